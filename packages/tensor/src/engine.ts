@@ -1,0 +1,227 @@
+import { checkDeviceHealth, device, onDevice } from './device.ts';
+import { afterSubmit, type Buf, markBatchOpen, onDestroy } from './pool.ts';
+
+/**
+ * Records compute dispatches into one shared command encoder and submits them at sync points
+ * (a readback, a full parameter arena, or an explicit `flush()`).
+ *
+ * Costs on a software adapter (lavapipe) decide the design: a dispatch costs ~50 µs, a fresh bind
+ * group ~130 µs, a readback ~0.35 ms. So pipelines are cached by shader key, bind groups by the
+ * buffers they bind (pooled buffers recur step after step), and each op's small parameters go into
+ * one arena buffer per submit, bound with a dynamic offset, instead of a new buffer per dispatch.
+ *
+ * Kernel binding convention: inputs at bindings 0..nIn-1 (`var<storage, read>`), outputs after
+ * them (`var<storage, read_write>`), then the op's parameters as `var<storage, read> P: array<u32>`
+ * (64 words; floats stored as bit patterns).
+ */
+
+/** A compute kernel: a cache key and WGSL built on first use. */
+export interface Kernel {
+  readonly key: string;
+  readonly nIn: number;
+  readonly nOut: number;
+  readonly code: () => string;
+}
+
+const PARAM_SLOT = 256; // bytes; minStorageBufferOffsetAlignment is at most 256
+const PARAM_WORDS = PARAM_SLOT / 4;
+const ARENA_SLOTS = 2048;
+/** Submit after this many dispatches so the GPU starts while the CPU records the rest. */
+const SUBMIT_EVERY = 256;
+const BIND_GROUP_CACHE = 8192;
+
+let encoder: GPUCommandEncoder | null = null;
+let pass: GPUComputePassEncoder | null = null;
+let arenaBuf: GPUBuffer | null = null;
+const arenaCpu = new Uint32Array((ARENA_SLOTS * PARAM_SLOT) / 4);
+let arenaUsed = 0; // slots
+let sinceSubmit = 0;
+
+// WGSL rejects constant expressions that evaluate to inf/NaN, so such constants go through a function.
+const PRELUDE = 'fn bitsToF32(u: u32) -> f32 { return bitcast<f32>(u); }\n';
+
+const pipelines = new Map<string, GPUComputePipeline>();
+const layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
+const bindGroups = new Map<string, GPUBindGroup>();
+
+const counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCreated: 0, bindGroupsCreated: 0, uploads: 0 };
+
+onDevice(() => {
+  pipelines.clear();
+  layouts.clear();
+  bindGroups.clear();
+  encoder = null;
+  pass = null;
+  arenaBuf = null;
+  arenaUsed = 0;
+});
+onDestroy(() => bindGroups.clear());
+
+/** Counts of GPU work since the process started (tests assert on `readbacks`). */
+export function engineStats(): Readonly<typeof counters> {
+  return { ...counters };
+}
+
+function layoutFor(nIn: number, nOut: number) {
+  const key = `${nIn}/${nOut}`;
+  let l = layouts.get(key);
+  if (!l) {
+    const dev = device();
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    for (let i = 0; i < nIn; i++) entries.push({ binding: i, visibility: 4, buffer: { type: 'read-only-storage' } });
+    for (let i = 0; i < nOut; i++) entries.push({ binding: nIn + i, visibility: 4, buffer: { type: 'storage' } });
+    entries.push({ binding: nIn + nOut, visibility: 4, buffer: { type: 'read-only-storage', hasDynamicOffset: true } });
+    const bgl = dev.createBindGroupLayout({ entries });
+    l = { bgl, pl: dev.createPipelineLayout({ bindGroupLayouts: [bgl] }) };
+    layouts.set(key, l);
+  }
+  return l;
+}
+
+function pipelineFor(k: Kernel): GPUComputePipeline {
+  let p = pipelines.get(k.key);
+  if (!p) {
+    const dev = device();
+    const code = PRELUDE + k.code();
+    const module = dev.createShaderModule({ code, label: k.key });
+    p = dev.createComputePipeline({ layout: layoutFor(k.nIn, k.nOut).pl, compute: { module, entryPoint: 'main' }, label: k.key });
+    pipelines.set(k.key, p);
+    counters.pipelinesCreated++;
+  }
+  return p;
+}
+
+function arena(): GPUBuffer {
+  arenaBuf ??= device().createBuffer({ size: ARENA_SLOTS * PARAM_SLOT, usage: 0x80 /* STORAGE */ | 0x08 /* COPY_DST */ });
+  return arenaBuf;
+}
+
+function bindGroupFor(k: Kernel, bufs: Buf[]): GPUBindGroup {
+  let key = `${k.nIn}/${k.nOut}`;
+  for (const b of bufs) key += ':' + b.id;
+  let bg = bindGroups.get(key);
+  if (bg) {
+    // Refresh LRU position.
+    bindGroups.delete(key);
+    bindGroups.set(key, bg);
+    return bg;
+  }
+  const entries: GPUBindGroupEntry[] = bufs.map((b, i) => ({ binding: i, resource: { buffer: b.gpu } }));
+  entries.push({ binding: bufs.length, resource: { buffer: arena(), offset: 0, size: PARAM_SLOT } });
+  bg = device().createBindGroup({ layout: layoutFor(k.nIn, k.nOut).bgl, entries });
+  counters.bindGroupsCreated++;
+  bindGroups.set(key, bg);
+  if (bindGroups.size > BIND_GROUP_CACHE) bindGroups.delete(bindGroups.keys().next().value!);
+  return bg;
+}
+
+function ensurePass(): GPUComputePassEncoder {
+  if (!pass) {
+    encoder ??= device().createCommandEncoder();
+    pass = encoder.beginComputePass();
+    markBatchOpen();
+  }
+  return pass;
+}
+
+/**
+ * Records one dispatch. `params` are u32 words (use `f32bits` for floats), at most 64.
+ * `groups` is the workgroup grid; each dimension must be <= 65535 (see `grid`).
+ */
+export function dispatch(k: Kernel, inputs: Buf[], outputs: Buf[], params: ArrayLike<number>, groups: readonly [number, number, number]): void {
+  if (groups[0] === 0 || groups[1] === 0 || groups[2] === 0) return;
+  if (params.length > PARAM_WORDS) throw new Error(`kernel ${k.key}: ${params.length} parameter words exceed ${PARAM_WORDS}`);
+  if (arenaUsed === ARENA_SLOTS) flush();
+  checkDeviceHealth();
+  const pipeline = pipelineFor(k);
+  const bg = bindGroupFor(k, inputs.length + outputs.length === 0 ? [] : [...inputs, ...outputs]);
+  const slot = arenaUsed++;
+  arenaCpu.set(params as ArrayLike<number>, slot * PARAM_WORDS);
+  const p = ensurePass();
+  p.setPipeline(pipeline);
+  p.setBindGroup(0, bg, [slot * PARAM_SLOT]);
+  p.dispatchWorkgroups(groups[0], groups[1], groups[2]);
+  counters.dispatches++;
+  if (++sinceSubmit >= SUBMIT_EVERY) flush();
+}
+
+/** Records a buffer-to-buffer copy (ends the open compute pass). */
+export function copyBuffer(src: Buf, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+  if (pass) {
+    pass.end();
+    pass = null;
+  }
+  encoder ??= device().createCommandEncoder();
+  markBatchOpen();
+  encoder.copyBufferToBuffer(src.gpu, srcOffset, dst, dstOffset, bytes);
+}
+
+/** Submits everything recorded so far. Cheap when nothing is pending. */
+export function flush(): void {
+  if (!encoder) return;
+  if (pass) {
+    pass.end();
+    pass = null;
+  }
+  const dev = device();
+  if (arenaUsed > 0) dev.queue.writeBuffer(arena(), 0, arenaCpu.buffer, 0, arenaUsed * PARAM_SLOT);
+  dev.queue.submit([encoder.finish()]);
+  encoder = null;
+  arenaUsed = 0;
+  sinceSubmit = 0;
+  counters.submits++;
+  afterSubmit();
+}
+
+/** Writes CPU data into a buffer (the buffer must come from `acquire(.., forUpload=true)`). */
+export function upload(b: Buf, data: ArrayBufferView): void {
+  counters.uploads++;
+  device().queue.writeBuffer(b.gpu, 0, data.buffer, data.byteOffset, data.byteLength);
+}
+
+const staging = new Map<number, GPUBuffer[]>();
+
+/** Copies `bytes` from `src` at `offset` back to the CPU. This is a sync point: it submits. */
+export async function readback(src: Buf, offset: number, bytes: number): Promise<ArrayBuffer> {
+  const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+  const list = staging.get(size);
+  const st = list?.pop() ?? device().createBuffer({ size, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */ });
+  copyBuffer(src, offset, st, 0, Math.ceil(bytes / 4) * 4);
+  flush();
+  counters.readbacks++;
+  await st.mapAsync(1 /* READ */);
+  const out = st.getMappedRange(0, Math.ceil(bytes / 4) * 4).slice(0, bytes);
+  st.unmap();
+  let l = staging.get(size);
+  if (!l) staging.set(size, (l = []));
+  if (l.length < 4) l.push(st);
+  else st.destroy();
+  checkDeviceHealth();
+  return out;
+}
+
+/** Waits until the GPU has finished everything submitted (for benchmarks). */
+export async function sync(): Promise<void> {
+  flush();
+  await device().queue.onSubmittedWorkDone();
+  checkDeviceHealth();
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** The bit pattern of a float32, for passing floats in the u32 parameter block. */
+export function f32bits(x: number): number {
+  f32[0] = x;
+  return u32[0];
+}
+
+/** Workgroup grid for `n` threads in workgroups of `wg`: spills into y past 65535 groups. */
+export function grid(n: number, wg: number): [number, number, number] {
+  const groups = Math.ceil(n / wg);
+  if (groups <= 65535) return [groups, 1, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+/** WGSL for the linear thread id under `grid` (needs `gid` and `nwg` builtins). */
+export const LINEAR_ID = (wg: number) => `gid.x + gid.y * nwg.x * ${wg}u`;

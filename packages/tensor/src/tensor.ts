@@ -1,0 +1,259 @@
+import { backward as runBackward, type Node } from './autograd.ts';
+import { readback } from './engine.ts';
+import { fmtShape, KdgpuError } from './errors.ts';
+import * as ew from './ops/elementwise.ts';
+import * as mv from './ops/movement.ts';
+import * as red from './ops/reduce.ts';
+import * as cmp from './ops/composite.ts';
+import { matmul } from './ops/matmul.ts';
+import { countTensor } from './pool.ts';
+import { type Disposable, keep, type Scope, track, untrack } from './scope.ts';
+import { contiguousStrides, isContiguous, numel } from './shape.ts';
+import type { DType, Storage } from './storage.ts';
+
+/** A tensor operand: a tensor, or a number that broadcasts as a scalar. */
+export type TensorLike = Tensor | number;
+
+/** Nested arrays of numbers, as returned by `toArray()`. */
+export type NestedArray = number | NestedArray[];
+
+/**
+ * An n-dimensional array on the GPU with reverse-mode autograd.
+ *
+ * Ops are synchronous: they validate shapes, record GPU commands and return at once; data reaches
+ * the CPU only through `data()`, `toArray()` and `item()`. Views (`reshape` of a contiguous tensor,
+ * `permute`, `transpose`, `expand`, `slice`) share storage with their source.
+ */
+export class Tensor implements Disposable {
+  _scope: Scope | null = null;
+  /** The op that produced this tensor, when gradients were recorded. */
+  _node: Node | null = null;
+  private _requiresGrad = false;
+  private _disposed = false;
+  /** Accumulated gradient of a leaf after `backward()`. Owned by this tensor. */
+  grad: Tensor | null = null;
+
+  constructor(
+    readonly storage: Storage,
+    readonly shape: readonly number[],
+    readonly strides: readonly number[],
+    readonly offset: number,
+    tracked = true,
+  ) {
+    countTensor(1);
+    if (tracked) track(this);
+  }
+
+  /** A fresh contiguous tensor handle over `storage` (takes ownership of one reference). */
+  static _make(storage: Storage, shape: readonly number[]): Tensor {
+    return new Tensor(storage, shape, contiguousStrides(shape), 0);
+  }
+
+  get dtype(): DType {
+    return this.storage.dtype;
+  }
+  get rank(): number {
+    return this.shape.length;
+  }
+  /** Number of elements. */
+  get size(): number {
+    return numel(this.shape);
+  }
+  get isContiguous(): boolean {
+    return isContiguous(this.shape, this.strides);
+  }
+  get disposed(): boolean {
+    return this._disposed;
+  }
+
+  /** True for leaves marked by the user and for results computed from them. */
+  get requiresGrad(): boolean {
+    return this._requiresGrad || this._node !== null;
+  }
+  set requiresGrad(v: boolean) {
+    if (this._node) throw new KdgpuError('requiresGrad can only be set on a leaf tensor; use detach() to make a leaf');
+    if (v && this.dtype !== 'f32') throw new KdgpuError(`requiresGrad needs a float tensor, got ${this.dtype}`);
+    this._requiresGrad = v;
+  }
+
+  _setNode(n: Node): void {
+    this._node = n;
+    n.refs++;
+  }
+
+  /** An untracked handle sharing storage (autograd's saved tensors). */
+  _internalRef(): Tensor {
+    this._assertLive('use');
+    return new Tensor(this.storage.retain(), this.shape, this.strides, this.offset, false);
+  }
+
+  /** A view of this tensor's storage with another shape/strides/offset (no copy). */
+  _view(shape: readonly number[], strides: readonly number[], offset: number): Tensor {
+    this._assertLive('view');
+    return new Tensor(this.storage.retain(), shape, strides, offset);
+  }
+
+  _onesLike(): Tensor {
+    return cmp.fullLike(this, 1);
+  }
+
+  _accumulateGrad(g: Tensor): void {
+    if (this._disposed) {
+      g.dispose();
+      return;
+    }
+    keep(g);
+    if (!this.grad) {
+      this.grad = g;
+      return;
+    }
+    const sum = keep(this.grad.add(g));
+    this.grad.dispose();
+    g.dispose();
+    this.grad = sum;
+  }
+
+  _assertLive(what: string): void {
+    if (this._disposed) throw new KdgpuError(`cannot ${what} a disposed tensor ${fmtShape(this.shape)} (it was freed by dispose() or by the end of its tidy scope; keep() it or return it from tidy)`);
+  }
+
+  /** Frees this handle; storage returns to the pool when no view or autograd node holds it. */
+  dispose(): void {
+    if (this._disposed) return;
+    this._disposed = true;
+    untrack(this);
+    countTensor(-1);
+    this.storage.drop();
+    if (this._node) {
+      const n = this._node;
+      this._node = null;
+      n.decref();
+    }
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+  }
+
+  /** `using t = ...` support. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Replaces this tensor's contents with `other`'s (optimizers): shares other's storage, no copy. */
+  assign(other: Tensor): this {
+    this._assertLive('assign to');
+    if (other.shape.length !== this.shape.length || other.shape.some((d, i) => d !== this.shape[i]) || other.dtype !== this.dtype) {
+      throw new KdgpuError(`assign: shape/dtype ${fmtShape(other.shape)} ${other.dtype} does not match ${fmtShape(this.shape)} ${this.dtype}`);
+    }
+    const src = other.isContiguous ? other : other.contiguous();
+    src.storage.retain();
+    this.storage.drop();
+    (this as { storage: Storage }).storage = src.storage;
+    (this as { strides: readonly number[] }).strides = src.strides;
+    (this as { offset: number }).offset = src.offset;
+    if (src !== other) src.dispose();
+    return this;
+  }
+
+  /** Drops the accumulated gradient. */
+  zeroGrad(): void {
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  // ---- autograd ----
+  /** Backpropagates from this tensor (a scalar, or pass `grad`), accumulating into leaves' `.grad`. */
+  backward(grad?: Tensor): void {
+    runBackward(this, grad);
+  }
+  /** A new leaf sharing this tensor's data, cut from the graph. */
+  detach(): Tensor {
+    return this._view(this.shape, this.strides, this.offset);
+  }
+
+  // ---- data out (sync points) ----
+  /** Copies the data to the CPU as a typed array (row-major). */
+  async data(): Promise<Float32Array | Int32Array> {
+    this._assertLive('read');
+    const src = this.isContiguous ? this : this.contiguous();
+    const bytes = await readback(src.storage.buf, src.offset * 4, this.size * 4);
+    if (src !== this) src.dispose();
+    return this.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+  }
+  /** Copies the data to the CPU as nested arrays. */
+  async toArray(): Promise<NestedArray> {
+    const flat = await this.data();
+    const build = (dim: number, off: number): NestedArray => {
+      if (dim === this.rank) return flat[off];
+      const stride = numel(this.shape.slice(dim + 1));
+      return Array.from({ length: this.shape[dim] }, (_, i) => build(dim + 1, off + i * stride));
+    };
+    return build(0, 0);
+  }
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new KdgpuError(`item(): tensor has ${this.size} elements (shape ${fmtShape(this.shape)}); only one-element tensors have an item`);
+    return (await this.data())[0];
+  }
+
+  // ---- elementwise ----
+  add(o: TensorLike): Tensor { return ew.binary('add', this, o); }
+  sub(o: TensorLike): Tensor { return ew.binary('sub', this, o); }
+  mul(o: TensorLike): Tensor { return ew.binary('mul', this, o); }
+  div(o: TensorLike): Tensor { return ew.binary('div', this, o); }
+  pow(o: TensorLike): Tensor { return ew.binary('pow', this, o); }
+  maximum(o: TensorLike): Tensor { return ew.binary('maximum', this, o); }
+  minimum(o: TensorLike): Tensor { return ew.binary('minimum', this, o); }
+  /** Comparisons give f32 0/1 masks (multiply by them, or pass to `where`). */
+  eq(o: TensorLike): Tensor { return ew.binary('eq', this, o); }
+  ne(o: TensorLike): Tensor { return ew.binary('ne', this, o); }
+  lt(o: TensorLike): Tensor { return ew.binary('lt', this, o); }
+  le(o: TensorLike): Tensor { return ew.binary('le', this, o); }
+  gt(o: TensorLike): Tensor { return ew.binary('gt', this, o); }
+  ge(o: TensorLike): Tensor { return ew.binary('ge', this, o); }
+  neg(): Tensor { return ew.unary('neg', this); }
+  exp(): Tensor { return ew.unary('exp', this); }
+  log(): Tensor { return ew.unary('log', this); }
+  sqrt(): Tensor { return ew.unary('sqrt', this); }
+  rsqrt(): Tensor { return ew.unary('rsqrt', this); }
+  abs(): Tensor { return ew.unary('abs', this); }
+  tanh(): Tensor { return ew.unary('tanh', this); }
+  sigmoid(): Tensor { return ew.unary('sigmoid', this); }
+  relu(): Tensor { return ew.unary('relu', this); }
+  sin(): Tensor { return ew.unary('sin', this); }
+  cos(): Tensor { return ew.unary('cos', this); }
+
+  // ---- reductions (axis: one axis, a list, or all when omitted; negative axes count from the end) ----
+  sum(axis?: number | number[], keepdim = false): Tensor { return red.reduce('sum', this, axis, keepdim); }
+  mean(axis?: number | number[], keepdim = false): Tensor { return cmp.mean(this, axis, keepdim); }
+  max(axis?: number | number[], keepdim = false): Tensor { return red.reduce('max', this, axis, keepdim); }
+  min(axis?: number | number[], keepdim = false): Tensor { return red.reduce('min', this, axis, keepdim); }
+  /** Index of the first maximum along `axis` (i32; all elements flattened when omitted). */
+  argmax(axis?: number, keepdim = false): Tensor { return red.argmax(this, axis, keepdim); }
+  logsumexp(axis?: number | number[], keepdim = false): Tensor { return cmp.logsumexp(this, axis, keepdim); }
+  softmax(axis = -1): Tensor { return cmp.softmax(this, axis); }
+  logSoftmax(axis = -1): Tensor { return cmp.logSoftmax(this, axis); }
+
+  // ---- linear algebra ----
+  /** Matrix product with NumPy semantics (1-D operands, broadcast batch dimensions). */
+  matmul(o: Tensor): Tensor { return matmul(this, o); }
+
+  // ---- movement ----
+  reshape(shape: readonly number[]): Tensor { return mv.reshape(this, shape); }
+  permute(dims: readonly number[]): Tensor { return mv.permute(this, dims); }
+  transpose(a = -2, b = -1): Tensor { return mv.transpose(this, a, b); }
+  expand(shape: readonly number[]): Tensor { return mv.expand(this, shape); }
+  /** Elements `start..end-1` along `axis` (negative indices count from the end), as a view. */
+  slice(axis: number, start: number, end?: number): Tensor { return mv.slice(this, axis, start, end); }
+  indexSelect(axis: number, idx: Tensor): Tensor { return mv.indexSelect(this, axis, idx); }
+  gather(axis: number, idx: Tensor): Tensor { return mv.gather(this, axis, idx); }
+  contiguous(): Tensor { return mv.contiguous(this); }
+  cast(dtype: DType): Tensor { return mv.cast(this, dtype); }
+  /** A copy with its own storage. */
+  clone(): Tensor { return mv.copy(this); }
+
+  toString(): string {
+    return `Tensor(${fmtShape(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+}
