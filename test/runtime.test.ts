@@ -1,0 +1,138 @@
+/**
+ * Runtime behaviour: memory stays flat over a long training loop, a training step reads nothing
+ * back, scopes free what they should, and bad input fails before any GPU work with a message that
+ * names the op and the shapes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { engineStats, init, KdgpuError, keep, memoryStats, noGrad, randn, type Tensor, tensor, tidy, zeros } from '@kdgpu/tensor';
+
+function mlp(seed: number) {
+  const w1 = randn([16, 32], { seed, std: 0.3 });
+  const w2 = randn([32, 4], { seed: seed + 1, std: 0.3 });
+  const b1 = zeros([32]);
+  for (const p of [w1, w2, b1]) p.requiresGrad = true;
+  return [w1, b1, w2];
+}
+
+function step(params: Tensor[], x: Tensor, y: Tensor, lr: number): Tensor {
+  const [w1, b1, w2] = params;
+  return tidy(() => {
+    const loss = x.matmul(w1).add(b1).relu().matmul(w2).sub(y).pow(2).mean();
+    loss.backward();
+    noGrad(() => {
+      for (const p of params) {
+        p.assign(p.sub(p.grad!.mul(lr)));
+        p.zeroGrad();
+      }
+    });
+    return loss;
+  });
+}
+
+test('a 1,000-step training loop holds live GPU memory flat and learns', async () => {
+  await init();
+  const params = mlp(1);
+  const x = randn([64, 16], { seed: 10 });
+  const y = tidy(() => x.slice(1, 0, 4).mul(2).tanh());
+  let first = NaN;
+  let at10: ReturnType<typeof memoryStats> | null = null;
+  for (let i = 0; i < 1000; i++) {
+    const loss = step(params, x, y, 0.1);
+    if (i === 0) first = await loss.item();
+    if (i === 999) {
+      const last = await loss.item();
+      assert.ok(last < first * 0.5, `loss fell from ${first} to ${last}`);
+    }
+    loss.dispose();
+    if (i === 10) at10 = memoryStats();
+  }
+  const end = memoryStats();
+  assert.equal(end.liveTensors, at10!.liveTensors, 'live tensors');
+  assert.equal(end.liveBuffers, at10!.liveBuffers, 'live buffers');
+  assert.equal(end.liveBytes, at10!.liveBytes, 'live bytes');
+  // The pool does not grow either: buffers are reused step after step.
+  assert.equal(end.pooledBytes + end.liveBytes, at10!.pooledBytes + at10!.liveBytes, 'pool + live bytes');
+  for (const t of [...params, x, y]) t.dispose();
+});
+
+test('a forward + backward + update step issues no readback', async () => {
+  await init();
+  const params = mlp(3);
+  const x = randn([8, 16], { seed: 11 });
+  const y = randn([8, 4], { seed: 12 });
+  const before = engineStats();
+  for (let i = 0; i < 3; i++) step(params, x, y, 0.05).dispose();
+  const after = engineStats();
+  assert.equal(after.readbacks, before.readbacks, 'readbacks during training steps');
+  assert.ok(after.dispatches > before.dispatches, 'work was recorded');
+  for (const t of [...params, x, y]) t.dispose();
+});
+
+test('tidy disposes intermediates but keeps what it returns and what was kept', async () => {
+  await init();
+  const base = memoryStats().liveTensors;
+  let kept: Tensor | null = null;
+  const out = tidy(() => {
+    const a = tensor([1, 2, 3]);
+    const b = a.mul(2);
+    kept = keep(b.add(1));
+    return { sum: b.sum(), list: [b.neg()] };
+  });
+  assert.equal(memoryStats().liveTensors, base + 3);
+  assert.equal(await out.sum.item(), 12);
+  assert.deepEqual(await out.list[0].toArray(), [-2, -4, -6]);
+  assert.deepEqual(await kept!.toArray(), [3, 5, 7]);
+  for (const t of [out.sum, out.list[0], kept!]) t.dispose();
+  assert.equal(memoryStats().liveTensors, base);
+});
+
+test('backward after tidy works; a second backward through a freed graph is refused', async () => {
+  await init();
+  const w = tensor([1, 2, 3], { requiresGrad: true });
+  const loss = tidy(() => w.mul(w).sum());
+  loss.backward();
+  assert.deepEqual(await w.grad!.toArray(), [2, 4, 6]);
+  assert.throws(() => loss.backward(), /a second time/);
+  w.dispose();
+  loss.dispose();
+});
+
+test('gradients accumulate across backward calls and flow through shared subexpressions', async () => {
+  await init();
+  const x = tensor([[1, -2], [3, 4]], { requiresGrad: true });
+  for (let i = 0; i < 2; i++) {
+    const y = x.mul(3);
+    y.add(y).sum().backward();
+  }
+  assert.deepEqual(await x.grad!.toArray(), [[12, 12], [12, 12]]);
+  x.dispose();
+});
+
+test('shape and dtype errors name the op and both shapes, before any GPU work', async () => {
+  await init();
+  const a = tensor([[1, 2, 3], [4, 5, 6]]);
+  const b = tensor([[1, 2], [3, 4]]);
+  const before = engineStats().dispatches;
+  assert.throws(() => a.matmul(a), (e: Error) => e instanceof KdgpuError && /matmul: shapes \[2,3\] and \[2,3\] do not agree on the inner dimension \(3 vs 2\)/.test(e.message));
+  assert.throws(() => a.add(b), /add: shapes \[2,3\] and \[2,2\] cannot be broadcast/);
+  assert.throws(() => a.reshape([4, 2]), /reshape: cannot reshape \[2,3\] \(6 elements\) to \[4,2\]/);
+  assert.throws(() => a.sum(2), /sum: axis 2 is out of range for a tensor of rank 2/);
+  assert.throws(() => a.gather(1, tensor([[0]])), /gather: indices must be i32/);
+  assert.throws(() => tensor([[1, 2], [3]]), /ragged/);
+  assert.equal(engineStats().dispatches, before, 'no dispatch for rejected ops');
+  a.dispose();
+  assert.throws(() => a.add(1), /disposed tensor \[2,3\]/);
+  b.dispose();
+});
+
+test('requiresGrad only on float leaves', async () => {
+  await init();
+  const i = tensor([1, 2], { dtype: 'i32' });
+  assert.throws(() => (i.requiresGrad = true), /float tensor/);
+  const w = tensor([1], { requiresGrad: true });
+  const y = w.mul(2);
+  assert.throws(() => (y.requiresGrad = false), /leaf/);
+  assert.equal(noGrad(() => w.mul(2)).requiresGrad, false);
+  for (const t of [i, w, y]) t.dispose();
+});
