@@ -1,0 +1,83 @@
+/**
+ * `npm run bench`: the tensor runtime's workloads beside PyTorch CPU (2 threads, OpenBLAS) in the
+ * same run. Ratios > 1 mean kdgpu is faster. Numbers depend on the adapter, printed first.
+ */
+import { adapterName, init, randn, tidy } from '@kdgpu/tensor';
+import { printTable, type Row, runTorch, timeGpu } from './harness.ts';
+import { blockParams, blockStep, causalMask, mlpParams, mlpStep } from './workloads.ts';
+
+await init();
+console.log(`adapter: ${adapterName()}`);
+const quick = process.argv.includes('--quick');
+
+interface W {
+  kind: string;
+  name: string;
+  reps?: number;
+  [k: string]: unknown;
+}
+const spec: W[] = [];
+const gpu: Array<{ name: string; run: () => void; work: [number, string] }> = [];
+
+for (const n of quick ? [256] : [256, 512, 1024]) {
+  const a = randn([n, n], { seed: 1 });
+  const b = randn([n, n], { seed: 2 });
+  spec.push({ kind: 'matmul', name: `matmul ${n}^3`, a: [n, n], b: [n, n], reps: 5 });
+  gpu.push({ name: `matmul ${n}^3`, run: () => tidy(() => void a.matmul(b)), work: [(2 * n ** 3) / 1e9, 'GFLOP/s'] });
+}
+{
+  const n = 512;
+  const a = randn([n, n], { seed: 3 });
+  const b = randn([n, n], { seed: 4 });
+  spec.push({ kind: 'matmul', name: `matmul A^T@B ${n}^3`, a: [n, n], b: [n, n], ta: true, reps: 5 });
+  gpu.push({ name: `matmul A^T@B ${n}^3`, run: () => tidy(() => void a.transpose().matmul(b)), work: [(2 * n ** 3) / 1e9, 'GFLOP/s'] });
+  spec.push({ kind: 'matmul', name: `matmul A@B^T ${n}^3`, a: [n, n], b: [n, n], tb: true, reps: 5 });
+  gpu.push({ name: `matmul A@B^T ${n}^3`, run: () => tidy(() => void a.matmul(b.transpose())), work: [(2 * n ** 3) / 1e9, 'GFLOP/s'] });
+}
+{
+  const [bt, m, k, n] = [32, 128, 64, 128];
+  const a = randn([bt, m, k], { seed: 5 });
+  const b = randn([bt, k, n], { seed: 6 });
+  spec.push({ kind: 'matmul', name: `batched matmul ${bt}x${m}x${k}x${n}`, a: [bt, m, k], b: [bt, k, n], reps: 5 });
+  gpu.push({ name: `batched matmul ${bt}x${m}x${k}x${n}`, run: () => tidy(() => void a.matmul(b)), work: [(2 * bt * m * k * n) / 1e9, 'GFLOP/s'] });
+}
+{
+  const n = 1 << 22;
+  const a = randn([n], { seed: 7 });
+  const b = randn([n], { seed: 8 });
+  spec.push({ kind: 'add', name: `add ${n} f32`, n, reps: 20 });
+  gpu.push({ name: `add ${n} f32`, run: () => tidy(() => void a.add(b)), work: [(3 * 4 * n) / 1e9, 'GB/s'] });
+}
+{
+  const [rows, cols] = [1024, 1024];
+  const x = randn([rows, cols], { seed: 9 });
+  spec.push({ kind: 'softmax', name: `softmax ${rows}x${cols}`, rows, cols, reps: 10 });
+  gpu.push({ name: `softmax ${rows}x${cols}`, run: () => tidy(() => void x.softmax(-1)), work: [rows / 1e6, 'M rows/s'] });
+}
+{
+  const [n, i, h, o] = [64, 512, 1024, 512];
+  const ps = mlpParams(i, h, o);
+  const x = randn([n, i], { seed: 11 });
+  const y = randn([n, o], { seed: 12 });
+  spec.push({ kind: 'mlp', name: `MLP SGD step ${n}x${i}->${h}->${o}`, dims: [n, i, h, o], reps: 5 });
+  gpu.push({ name: `MLP SGD step ${n}x${i}->${h}->${o}`, run: () => mlpStep(ps, x, y), work: [(3 * 2 * 2 * n * i * h) / 1e9, 'GFLOP/s'] });
+}
+if (!quick) {
+  const [B, T, d, heads, ff] = [4, 128, 256, 4, 1024];
+  const P = blockParams(d, ff);
+  const x = randn([B, T, d], { seed: 13 });
+  const mask = causalMask(T);
+  spec.push({ kind: 'block', name: `transformer block fwd+bwd B${B} T${T} d${d} h${heads} ff${ff}`, B, T, d, heads, ff, reps: 3 });
+  gpu.push({ name: `transformer block fwd+bwd B${B} T${T} d${d} h${heads} ff${ff}`, run: () => blockStep(x, P, heads, mask), work: [2.6, 'GFLOP/s'] });
+}
+
+const torch = runTorch('./torch_baseline.py', spec);
+if (!torch) console.log('(PyTorch not available: install python3-torch and libopenblas0-pthread for the baseline column)');
+const rows: Row[] = [];
+for (const g of gpu) {
+  const ms = await timeGpu(g.name, g.run);
+  rows.push({ name: g.name, ms, torchMs: torch?.[g.name] ?? null, work: g.work });
+  console.error(`  ${g.name}: ${ms.toFixed(2)} ms`);
+}
+printTable(`@kdgpu/tensor on ${adapterName()}`, rows);
+process.exit(0);
