@@ -34,3 +34,6 @@ export { REDUCE, type ReduceName, type ReduceDef } from './ops/reduce.ts';
 export async function init(): Promise<GPUDevice> {
   return await getDevice();
 }
+
+/** Fused transformer kernels (norms, attention, rotary, activations, cross-entropy, dropout, AdamW). */
+export * as nn from './nn/index.ts';

@@ -10,7 +10,8 @@ import { Tensor } from '../tensor.ts';
  * parameter block. The output is contiguous.
  */
 
-export type Operand = Tensor | number;
+/** A tensor, a number (converted to the compute type), or raw u32 bits (`{ u32 }`, read as u32). */
+export type Operand = Tensor | number | { u32: number };
 
 const WG = 64;
 const MAX_RANK = 8;
@@ -38,6 +39,10 @@ export function mapElementwise(
       modes.push('k');
       continue;
     }
+    if (!(op instanceof Tensor)) {
+      modes.push('u');
+      continue;
+    }
     const contiguousSame = sameShape(op.shape, shape) && isContiguous(op.shape, op.strides);
     modes.push((contiguousSame ? 'c' : 's') + op.dtype[0]);
     bufs.push(op.storage.buf);
@@ -48,6 +53,8 @@ export function mapElementwise(
     bases.push(params.length);
     if (typeof op === 'number') {
       params.push(computeType === 'f32' ? f32bits(op) : op | 0);
+    } else if (!(op instanceof Tensor)) {
+      params.push(op.u32 >>> 0);
     } else {
       params.push(op.offset);
       const st = broadcastStrides(op.shape, op.strides, shape);
@@ -69,6 +76,10 @@ export function mapElementwise(
         const base = bases[k];
         if (typeof op === 'number') {
           body += `  let v${k} = ${computeType === 'f32' ? `bitcast<f32>(P[${base}u])` : `bitcast<i32>(P[${base}u])`};\n`;
+          return;
+        }
+        if (!(op instanceof Tensor)) {
+          body += `  let v${k} = P[${base}u];\n`;
           return;
         }
         decl += `@group(0) @binding(${b}) var<storage, read> X${b}: array<${wgslType(op.dtype)}>;\n`;

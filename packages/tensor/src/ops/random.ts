@@ -36,7 +36,8 @@ ${body}  return vec2u(x0, x1);
 fn unit(x: u32) -> f32 { return f32(x >> 8u) * 5.9604644775390625e-8; }`;
 }
 
-const HELPERS = threefryWgsl();
+/** WGSL for `threefry(k0, k1, c0, c1) -> vec2u` and `unit(u32) -> f32` in [0, 1). */
+export const RNG_WGSL = threefryWgsl();
 
 let globalSeed = 0x5eed;
 let calls = 0;
@@ -65,7 +66,7 @@ export function rand(shape: readonly number[], opts: { seed?: number; low?: numb
     'i32',
     'f32',
     `bitcast<f32>(v3) + bitcast<f32>(v4) * unit(threefry(u32(v0), u32(v1), i, u32(v2)).x)`,
-    HELPERS,
+    RNG_WGSL,
   );
 }
 
@@ -79,7 +80,7 @@ export function randn(shape: readonly number[], opts: { seed?: number; mean?: nu
     'i32',
     'f32',
     `bitcast<f32>(v3) + bitcast<f32>(v4) * boxMuller(threefry(u32(v0), u32(v1), i, u32(v2)))`,
-    `${HELPERS}
+    `${RNG_WGSL}
 fn boxMuller(r: vec2u) -> f32 {
   let u1 = (f32(r.x >> 8u) + 1.0) * 5.9604644775390625e-8;
   let u2 = unit(r.y);

@@ -1,0 +1,203 @@
+import { record } from '../autograd.ts';
+import { dispatch, f32bits, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { fmtShape, KdgpuError } from '../errors.ts';
+import type { Tensor } from '../tensor.ts';
+import { dense, dropCopy, empty, WG } from './util.ts';
+
+/**
+ * Causal self-attention, flash-style: softmax(Q K^T * scale + causal mask) V per head without
+ * materializing the [T, S] score matrix. One invocation per query row streams over the keys with an
+ * online softmax (running max and sum) and saves only the row's log-sum-exp; the backward
+ * recomputes the probabilities from it (FlashAttention's recomputation), one pass per query row
+ * for dQ and one per key row for dK and dV, so no atomics are needed and the result is
+ * deterministic. Grouped-query attention: H query heads share Hkv key/value heads in groups of
+ * H/Hkv. With S > T (KV cache), query t sits at position t + S - T.
+ *
+ * One invocation per row suits CPU adapters and small heads; a tiled version for real GPUs can
+ * be chosen per adapter later.
+ */
+
+const BIND = (names: Array<[string, string, boolean]>) =>
+  names.map(([n, t, rw], i) => `@group(0) @binding(${i}) var<storage, ${rw ? 'read_write' : 'read'}> ${n}: array<${t}>;`).join('\n') +
+  `\n@group(0) @binding(${names.length}) var<storage, read> P: array<u32>;\n`;
+
+// P: [B, H, Hkv, T, S, scale bits]
+const COMMON = `  let B = P[0]; let H = P[1]; let Hkv = P[2]; let T = P[3]; let S = P[4];
+  let scale = bitcast<f32>(P[5]);
+  let off = S - T;`;
+
+const fwd = (D: number): Kernel => ({
+  key: `attn_fwd:${D}`,
+  nIn: 3,
+  nOut: 2,
+  code: () => `${BIND([['Q', 'f32', false], ['K', 'f32', false], ['V', 'f32', false], ['O', 'f32', true], ['L', 'f32', true]])}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = ${LINEAR_ID(WG)};
+${COMMON}
+  if (row >= B * H * T) { return; }
+  let t = row % T;
+  let bh = row / T;
+  let h = bh % H;
+  let b = bh / H;
+  let kb = (b * Hkv + h / (H / Hkv)) * S * ${D}u;
+  var q: array<f32, ${D}>;
+  var acc: array<f32, ${D}>;
+  for (var d = 0u; d < ${D}u; d++) { q[d] = Q[row * ${D}u + d] * scale; acc[d] = 0.0; }
+  var m = bitsToF32(0xff800000u);
+  var l = 0.0;
+  let last = t + off;
+  for (var j = 0u; j <= last; j++) {
+    var s = 0.0;
+    for (var d = 0u; d < ${D}u; d++) { s += q[d] * K[kb + j * ${D}u + d]; }
+    if (s > m) {
+      let corr = exp(m - s);
+      l = l * corr;
+      for (var d = 0u; d < ${D}u; d++) { acc[d] = acc[d] * corr; }
+      m = s;
+    }
+    let p = exp(s - m);
+    l += p;
+    for (var d = 0u; d < ${D}u; d++) { acc[d] += p * V[kb + j * ${D}u + d]; }
+  }
+  for (var d = 0u; d < ${D}u; d++) { O[row * ${D}u + d] = acc[d] / l; }
+  L[row] = m + log(l);
+}`,
+});
+
+// dQ and the per-row D_i = dO_i . O_i (saved for the dK/dV pass).
+const bwdQ = (D: number): Kernel => ({
+  key: `attn_bwd_q:${D}`,
+  nIn: 6,
+  nOut: 2,
+  code: () => `${BIND([['Q', 'f32', false], ['K', 'f32', false], ['V', 'f32', false], ['O', 'f32', false], ['G', 'f32', false], ['L', 'f32', false], ['DQ', 'f32', true], ['DR', 'f32', true]])}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = ${LINEAR_ID(WG)};
+${COMMON}
+  if (row >= B * H * T) { return; }
+  let t = row % T;
+  let bh = row / T;
+  let h = bh % H;
+  let b = bh / H;
+  let kb = (b * Hkv + h / (H / Hkv)) * S * ${D}u;
+  var q: array<f32, ${D}>;
+  var g: array<f32, ${D}>;
+  var dq: array<f32, ${D}>;
+  var di = 0.0;
+  for (var d = 0u; d < ${D}u; d++) {
+    q[d] = Q[row * ${D}u + d] * scale;
+    g[d] = G[row * ${D}u + d];
+    di += g[d] * O[row * ${D}u + d];
+    dq[d] = 0.0;
+  }
+  let lse = L[row];
+  for (var j = 0u; j <= t + off; j++) {
+    var s = 0.0;
+    var dp = 0.0;
+    for (var d = 0u; d < ${D}u; d++) {
+      s += q[d] * K[kb + j * ${D}u + d];
+      dp += g[d] * V[kb + j * ${D}u + d];
+    }
+    let ds = exp(s - lse) * (dp - di);
+    for (var d = 0u; d < ${D}u; d++) { dq[d] += ds * K[kb + j * ${D}u + d]; }
+  }
+  for (var d = 0u; d < ${D}u; d++) { DQ[row * ${D}u + d] = dq[d] * scale; }
+  DR[row] = di;
+}`,
+});
+
+// dK and dV: one invocation per key row, over the query heads of its group and the queries that see it.
+const bwdKV = (D: number): Kernel => ({
+  key: `attn_bwd_kv:${D}`,
+  nIn: 6,
+  nOut: 2,
+  code: () => `${BIND([['Q', 'f32', false], ['K', 'f32', false], ['V', 'f32', false], ['G', 'f32', false], ['L', 'f32', false], ['DR', 'f32', false], ['DK', 'f32', true], ['DV', 'f32', true]])}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let krow = ${LINEAR_ID(WG)};
+${COMMON}
+  if (krow >= B * Hkv * S) { return; }
+  let j = krow % S;
+  let bk = krow / S;
+  let hk = bk % Hkv;
+  let b = bk / Hkv;
+  let rep = H / Hkv;
+  var k: array<f32, ${D}>;
+  var v: array<f32, ${D}>;
+  var dk: array<f32, ${D}>;
+  var dv: array<f32, ${D}>;
+  for (var d = 0u; d < ${D}u; d++) {
+    k[d] = K[krow * ${D}u + d];
+    v[d] = V[krow * ${D}u + d];
+    dk[d] = 0.0;
+    dv[d] = 0.0;
+  }
+  // Query t sees key j when t + off >= j.
+  var t0 = 0u;
+  if (j > off) { t0 = j - off; }
+  for (var r = 0u; r < rep; r++) {
+    let h = hk * rep + r;
+    for (var t = t0; t < T; t++) {
+      let qrow = (b * H + h) * T + t;
+      var s = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < ${D}u; d++) {
+        s += Q[qrow * ${D}u + d] * k[d];
+        dp += G[qrow * ${D}u + d] * v[d];
+      }
+      let p = exp(s * scale - L[qrow]);
+      let ds = p * (dp - DR[qrow]);
+      for (var d = 0u; d < ${D}u; d++) {
+        dv[d] += p * G[qrow * ${D}u + d];
+        dk[d] += ds * Q[qrow * ${D}u + d];
+      }
+    }
+  }
+  for (var d = 0u; d < ${D}u; d++) {
+    DK[krow * ${D}u + d] = dk[d] * scale;
+    DV[krow * ${D}u + d] = dv[d];
+  }
+}`,
+});
+
+/**
+ * Causal attention. q [B, H, T, D], k and v [B, Hkv, S, D] with H % Hkv == 0 and S >= T;
+ * `scale` defaults to 1/sqrt(D). Returns [B, H, T, D].
+ */
+export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tensor {
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
+    throw new KdgpuError(`causalAttention: q, k, v must be [B, H, T, D], got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`);
+  }
+  const [B, H, T, D] = q.shape;
+  const [kb, Hkv, S, kd] = k.shape;
+  if (kb !== B || kd !== D || v.shape.some((d, i) => d !== k.shape[i]) || Hkv === 0 || H % Hkv !== 0 || S < T) {
+    throw new KdgpuError(
+      `causalAttention: q ${fmtShape(q.shape)} needs k and v [${B}, Hkv, S, ${D}] with H divisible by Hkv and S >= T; got k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`,
+    );
+  }
+  if (D > 256) throw new KdgpuError(`causalAttention: head dimension ${D} > 256 is not supported`);
+  const sc = scale ?? 1 / Math.sqrt(D);
+  const params = [B, H, Hkv, T, S, f32bits(sc)];
+  const qd = dense('causalAttention', q);
+  const kd2 = dense('causalAttention', k);
+  const vd = dense('causalAttention', v);
+  const o = empty(q.shape);
+  const lse = empty([B, H, T]);
+  dispatch(fwd(D), [qd.storage.buf, kd2.storage.buf, vd.storage.buf], [o.storage.buf, lse.storage.buf], params, grid(B * H * T, WG));
+  const out = record(o, 'causalAttention', [q, k, v], [qd, kd2, vd, o, lse], (g, [qs, ks, vs, os, ls]) => {
+    const gc = g.contiguous();
+    const dq = empty(q.shape);
+    const dr = empty([B, H, T]);
+    dispatch(bwdQ(D), [qs.storage.buf, ks.storage.buf, vs.storage.buf, os.storage.buf, gc.storage.buf, ls.storage.buf], [dq.storage.buf, dr.storage.buf], params, grid(B * H * T, WG));
+    const dk = empty(k.shape);
+    const dv = empty(k.shape);
+    dispatch(bwdKV(D), [qs.storage.buf, ks.storage.buf, vs.storage.buf, gc.storage.buf, ls.storage.buf, dr.storage.buf], [dk.storage.buf, dv.storage.buf], params, grid(B * Hkv * S, WG));
+    return [dq, dk, dv];
+  });
+  dropCopy(qd, q);
+  dropCopy(kd2, k);
+  dropCopy(vd, v);
+  lse.dispose();
+  return out;
+}

@@ -1,0 +1,147 @@
+import { keep, tidy } from '../scope.ts';
+import { noGrad } from '../autograd.ts';
+import { full } from '../ops/composite.ts';
+import { dispatch, f32bits, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { fmtShape, KdgpuError } from '../errors.ts';
+import type { Tensor } from '../tensor.ts';
+import { WG } from './util.ts';
+
+/**
+ * AdamW as torch.optim.AdamW (decoupled weight decay, bias correction, eps added after the
+ * bias-corrected square root), one fused kernel per parameter that updates the weight and both
+ * moments in place. An optional 1-element gradient scale (from `clipGradNorm`) is read on the GPU,
+ * so clipping needs no readback.
+ */
+
+// P: [n, lr, beta1, beta2, eps, lr*wd, 1/bias_correction1, 1/sqrt(bias_correction2)] (floats as bits)
+const ADAMW: Kernel = {
+  key: 'adamw',
+  nIn: 2,
+  nOut: 3,
+  code: () => `@group(0) @binding(0) var<storage, read> G: array<f32>;
+@group(0) @binding(1) var<storage, read> SC: array<f32>;
+@group(0) @binding(2) var<storage, read_write> W: array<f32>;
+@group(0) @binding(3) var<storage, read_write> M: array<f32>;
+@group(0) @binding(4) var<storage, read_write> V: array<f32>;
+@group(0) @binding(5) var<storage, read> P: array<u32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${LINEAR_ID(WG)};
+  if (i >= P[0]) { return; }
+  let lr = bitcast<f32>(P[1]);
+  let b1 = bitcast<f32>(P[2]);
+  let b2 = bitcast<f32>(P[3]);
+  let eps = bitcast<f32>(P[4]);
+  let g = G[i] * SC[0];
+  var w = W[i] * (1.0 - bitcast<f32>(P[5]));
+  let m = b1 * M[i] + (1.0 - b1) * g;
+  let v = b2 * V[i] + (1.0 - b2) * g * g;
+  M[i] = m;
+  V[i] = v;
+  let denom = sqrt(v) * bitcast<f32>(P[7]) + eps;
+  W[i] = w - lr * bitcast<f32>(P[6]) * m / denom;
+}`,
+};
+
+export interface AdamWOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+/** Serializable optimizer state: the step count and each parameter's moments. */
+export interface AdamWState {
+  step: number;
+  m: Tensor[];
+  v: Tensor[];
+}
+
+export class AdamW {
+  readonly params: Tensor[];
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  step = 0;
+  readonly m: Tensor[];
+  readonly v: Tensor[];
+  private readonly one: Tensor;
+
+  constructor(params: Iterable<Tensor>, opts: AdamWOptions) {
+    this.params = [...params];
+    this.lr = opts.lr;
+    this.beta1 = opts.beta1 ?? 0.9;
+    this.beta2 = opts.beta2 ?? 0.999;
+    this.eps = opts.eps ?? 1e-8;
+    this.weightDecay = opts.weightDecay ?? 0.01;
+    for (const p of this.params) {
+      if (!p.isContiguous || p.offset !== 0 || p.dtype !== 'f32') {
+        throw new KdgpuError(`AdamW: parameters must be contiguous f32 leaves, got ${fmtShape(p.shape)} ${p.dtype}`);
+      }
+    }
+    this.m = this.params.map((p) => keep(full(p.shape, 0)));
+    this.v = this.params.map((p) => keep(full(p.shape, 0)));
+    this.one = keep(full([1], 1));
+  }
+
+  /**
+   * One update from each parameter's `.grad` (parameters without a grad are skipped), optionally
+   * multiplying gradients by `gradScale[0]` (a GPU scalar, e.g. from `clipGradNorm`).
+   */
+  update(opts: { gradScale?: Tensor } = {}): void {
+    this.step++;
+    const t = this.step;
+    const bc1 = 1 - this.beta1 ** t;
+    const bc2 = 1 - this.beta2 ** t;
+    const sc = opts.gradScale ?? this.one;
+    for (let k = 0; k < this.params.length; k++) {
+      const p = this.params[k];
+      const g0 = p.grad;
+      if (!g0) continue;
+      const g = g0.isContiguous && g0.offset === 0 ? g0 : keep(g0.contiguous());
+      const params = [p.size, f32bits(this.lr), f32bits(this.beta1), f32bits(this.beta2), f32bits(this.eps), f32bits(this.lr * this.weightDecay), f32bits(1 / bc1), f32bits(1 / Math.sqrt(bc2))];
+      dispatch(ADAMW, [g.storage.buf, sc.storage.buf], [p.storage.buf, this.m[k].storage.buf, this.v[k].storage.buf], params, grid(p.size, WG));
+      if (g !== g0) g.dispose();
+    }
+  }
+
+  /** Drops every parameter's gradient. */
+  zeroGrad(): void {
+    for (const p of this.params) p.zeroGrad();
+  }
+
+  /** The moments and step (tensors owned by the optimizer; read them, do not dispose). */
+  state(): AdamWState {
+    return { step: this.step, m: this.m, v: this.v };
+  }
+
+  /** Frees the moment buffers. */
+  dispose(): void {
+    for (const t of [...this.m, ...this.v, this.one]) t.dispose();
+  }
+}
+
+/**
+ * Global-norm gradient clipping as torch.nn.utils.clip_grad_norm_: returns the total L2 norm of
+ * all gradients and the factor min(1, maxNorm / (norm + 1e-6)), both 1-element tensors computed on
+ * the GPU (nothing is read back). Pass `scale` to `AdamW.update({ gradScale })`, or multiply
+ * gradients by it yourself. The caller owns both tensors.
+ */
+export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): { norm: Tensor; scale: Tensor } {
+  return noGrad(() =>
+    tidy(() => {
+      let acc: Tensor | null = null;
+      for (const p of params) {
+        if (!p.grad) continue;
+        const s = p.grad.mul(p.grad).sum().reshape([1]);
+        acc = acc ? acc.add(s) : s;
+      }
+      const norm = (acc ?? full([1], 0)).sqrt();
+      const scale = norm.add(1e-6).pow(-1).mul(maxNorm).minimum(1);
+      return { norm, scale };
+    }),
+  );
+}

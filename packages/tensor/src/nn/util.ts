@@ -1,0 +1,24 @@
+import { Storage, type DType } from '../storage.ts';
+import { Tensor } from '../tensor.ts';
+import { fmtShape, KdgpuError } from '../errors.ts';
+
+/** A new uninitialized contiguous tensor (every element must be written by the kernel). */
+export function empty(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return Tensor._make(Storage.alloc(n, dtype, shape), [...shape]);
+}
+
+/** Contiguous f32 view of `x` with zero offset semantics handled by passing `offset` to kernels. */
+export function dense(op: string, x: Tensor): Tensor {
+  x._assertLive(op);
+  if (x.dtype !== 'f32') throw new KdgpuError(`${op}: needs an f32 tensor, got ${x.dtype} ${fmtShape(x.shape)}`);
+  return x.contiguous();
+}
+
+/** Disposes `t` if it is a temporary copy made from `orig`. */
+export function dropCopy(t: Tensor, orig: Tensor): void {
+  if (t !== orig) t.dispose();
+}
+
+export const WG = 64;

@@ -1,0 +1,140 @@
+/**
+ * Fused kernels (`nn`) against PyTorch float64 fixtures (test/fixtures/make_nn_golden.py) and
+ * against their composed versions, forward and gradients. Tolerance: 1e-4 relative + 2e-5
+ * absolute (f32 with O(1) values and short reductions).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { init, nn, randn, type Tensor, tensor, tidy } from '@kdgpu/tensor';
+
+interface Arr { shape: number[]; data: number[] }
+interface Case { name: string; inputs: Record<string, Arr>; w: Arr; out: Arr; grads: Record<string, number[]>; labels?: number[]; offset?: number; maxPos?: number; theta?: number }
+const golden = JSON.parse(await readFile(new URL('./fixtures/nn-golden.json', import.meta.url), 'utf8')) as {
+  cases: Case[];
+  adamw: { init: Arr[]; final: number[][]; norms: number[]; lr: number; betas: [number, number]; eps: number; weight_decay: number; max_norm: number };
+};
+
+function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string, atol = 2e-5, rtol = 1e-4) {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    assert.ok(Math.abs(got[i] - want[i]) <= atol + rtol * Math.abs(want[i]), `${what}[${i}]: ${got[i]} vs ${want[i]}`);
+  }
+}
+
+type Impl = (v: Record<string, Tensor>, c: Case) => Tensor;
+const tables = (c: Case) => nn.rotaryTables(c.inputs.x.shape.at(-1)!, c.maxPos!, c.theta!);
+const impls: Record<string, { fused: Impl; composed: Impl }> = {
+  geluTanh: { fused: ({ x }) => nn.geluTanh(x), composed: ({ x }) => nn.geluTanhComposed(x) },
+  silu: { fused: ({ x }) => nn.silu(x), composed: ({ x }) => nn.siluComposed(x) },
+  swiglu: { fused: ({ a, b }) => nn.swiglu(a, b), composed: ({ a, b }) => nn.swigluComposed(a, b) },
+  layerNorm: { fused: ({ x, w, b }) => nn.layerNorm(x, w, b, 1e-5), composed: ({ x, w, b }) => nn.layerNormComposed(x, w, b, 1e-5) },
+  rmsNorm: { fused: ({ x, w }) => nn.rmsNorm(x, w, 1e-6), composed: ({ x, w }) => nn.rmsNormComposed(x, w, 1e-6) },
+  applyRotary: {
+    fused: ({ x }, c) => { const { cos, sin } = tables(c); return nn.applyRotary(x, cos, sin, c.offset); },
+    composed: ({ x }, c) => { const { cos, sin } = tables(c); return nn.rotaryComposed(x, cos, sin, c.offset!); },
+  },
+  causalAttention: { fused: ({ q, k, v }) => nn.causalAttention(q, k, v), composed: ({ q, k, v }) => nn.attentionComposed(q, k, v, 1 / Math.sqrt(q.shape[3])) },
+  causalAttentionCache: { fused: ({ q, k, v }) => nn.causalAttention(q, k, v), composed: ({ q, k, v }) => nn.attentionComposed(q, k, v, 1 / Math.sqrt(q.shape[3])) },
+  crossEntropy: {
+    fused: ({ logits }, c) => nn.crossEntropy(logits, tensor(Int32Array.from(c.labels!))),
+    composed: ({ logits }, c) => nn.crossEntropyComposed(logits, tensor(Int32Array.from(c.labels!))),
+  },
+};
+
+for (const c of golden.cases) {
+  for (const kind of ['fused', 'composed'] as const) {
+    test(`${c.name} (${kind}) matches PyTorch, value and gradients`, async () => {
+      await init();
+      const vars: Record<string, Tensor> = {};
+      for (const [k, v] of Object.entries(c.inputs)) vars[k] = tensor(v.data, { shape: v.shape, requiresGrad: true });
+      const w = tensor(c.w.data, { shape: c.w.shape });
+      const out = tidy(() => impls[c.name][kind](vars, c));
+      assert.deepEqual([...out.shape], c.out.shape);
+      close(await out.data(), c.out.data, `${c.name} ${kind} forward`);
+      tidy(() => out.mul(w).sum()).backward();
+      for (const [k, g] of Object.entries(c.grads)) close(await vars[k].grad!.data(), g, `${c.name} ${kind} d/d${k}`);
+      for (const t of [...Object.values(vars), w, out]) t.dispose();
+    });
+  }
+}
+
+test('every fixture case has a fused and a composed implementation', () => {
+  assert.deepEqual(golden.cases.map((c) => c.name).filter((n) => !impls[n]), []);
+});
+
+async function fusedEqualsComposed(name: string, shapes: number[][], fused: (...t: Tensor[]) => Tensor, composed: (...t: Tensor[]) => Tensor, tol = 1e-4) {
+  await init();
+  const run = async (f: (...t: Tensor[]) => Tensor) => {
+    const xs = shapes.map((s, i) => { const t = randn(s, { seed: 100 + i }); t.requiresGrad = true; return t; });
+    const out = tidy(() => f(...xs));
+    const w = randn(out.shape, { seed: 99 });
+    tidy(() => out.mul(w).sum()).backward();
+    const res = { out: await out.data(), grads: await Promise.all(xs.map((x) => x.grad!.data())) };
+    for (const t of [...xs, out, w]) t.dispose();
+    return res;
+  };
+  const a = await run(fused);
+  const b = await run(composed);
+  close(a.out, b.out, `${name} forward`, tol, tol);
+  a.grads.forEach((g, i) => close(g, b.grads[i], `${name} grad ${i}`, tol, tol));
+}
+
+test('causal attention equals the composed path at T = 256 with grouped-query heads', async () => {
+  await fusedEqualsComposed('attention T=256', [[1, 4, 256, 16], [1, 2, 256, 16], [1, 2, 256, 16]],
+    (q, k, v) => nn.causalAttention(q, k, v), (q, k, v) => nn.attentionComposed(q, k, v, 0.25), 2e-4);
+});
+
+test('norms and activations equal their composed versions on a larger shape', async () => {
+  await fusedEqualsComposed('layerNorm', [[64, 96], [96], [96]], (x, w, b) => nn.layerNorm(x, w, b), (x, w, b) => nn.layerNormComposed(x, w, b, 1e-5), 2e-4);
+  await fusedEqualsComposed('rmsNorm', [[64, 96], [96]], (x, w) => nn.rmsNorm(x, w), (x, w) => nn.rmsNormComposed(x, w, 1e-6), 2e-4);
+  await fusedEqualsComposed('swiglu', [[32, 40], [32, 40]], (a, b) => nn.swiglu(a, b), (a, b) => nn.swigluComposed(a, b));
+});
+
+test('cross-entropy: no valid label gives 0 (not NaN) and zero gradients', async () => {
+  await init();
+  const logits = randn([3, 5], { seed: 1 });
+  logits.requiresGrad = true;
+  const loss = nn.crossEntropy(logits, tensor(Int32Array.from([-100, -100, -100])));
+  assert.equal(await loss.item(), 0);
+  loss.backward();
+  assert.ok((await logits.grad!.data()).every((g) => g === 0));
+  logits.dispose();
+  loss.dispose();
+});
+
+test('dropout: same seed same mask, keeps about 1-p, scales by 1/(1-p), backward uses the mask', async () => {
+  await init();
+  const x = tensor(new Float32Array(4000).fill(1), { requiresGrad: true });
+  const a = await nn.dropout(x, 0.25, 1234).data();
+  const b = await nn.dropout(x, 0.25, 1234).data();
+  const c = await nn.dropout(x, 0.25, 999).data();
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+  const kept = Array.from(a).filter((v) => v !== 0);
+  assert.ok(Math.abs(kept.length / 4000 - 0.75) < 0.03, `kept ${kept.length}`);
+  assert.ok(kept.every((v) => Math.abs(v - 1 / 0.75) < 1e-6));
+  const y = nn.dropout(x, 0.25, 1234);
+  y.sum().backward();
+  assert.deepEqual(await x.grad!.data(), a);
+  x.dispose();
+});
+
+test('AdamW with global-norm clipping matches torch.optim.AdamW + clip_grad_norm_', async () => {
+  await init();
+  const g = golden.adamw;
+  const ps = g.init.map((a) => tensor(a.data, { shape: a.shape, requiresGrad: true }));
+  const opt = new nn.AdamW(ps, { lr: g.lr, beta1: g.betas[0], beta2: g.betas[1], eps: g.eps, weightDecay: g.weight_decay });
+  for (let step = 0; step < 3; step++) {
+    opt.zeroGrad();
+    const loss = tidy(() => ps[0].mul(3).pow(2).sum().add(ps[1].sub(1).pow(2).sum()).mul(step + 1));
+    loss.backward();
+    const { norm, scale } = nn.clipGradNorm(ps, g.max_norm);
+    opt.update({ gradScale: scale });
+    close([await norm.item()], [g.norms[step]], `grad norm step ${step}`);
+    for (const t of [loss, norm, scale]) t.dispose();
+  }
+  for (let i = 0; i < ps.length; i++) close(await ps[i].data(), g.final[i], `param ${i}`, 1e-5, 1e-4);
+  opt.dispose();
+  for (const p of ps) p.dispose();
+});
