@@ -2,13 +2,15 @@
  * `npm run bench`: the tensor runtime's workloads beside PyTorch CPU (2 threads, OpenBLAS) in the
  * same run. Ratios > 1 mean kdgpu is faster. Numbers depend on the adapter, printed first.
  */
-import { adapterName, init, randn, tidy } from '@kdgpu/tensor';
+import { adapterName, init, randn, tidy, tuneMatmul } from '@kdgpu/tensor';
 import { printTable, type Row, runTorch, timeGpu } from './harness.ts';
 import { blockParams, blockStep, causalMask, mlpParams, mlpStep } from './workloads.ts';
+import { kernelWorkloads } from './kernels.ts';
 
 await init();
 console.log(`adapter: ${adapterName()}`);
 const quick = process.argv.includes('--quick');
+await tuneMatmul({ size: quick ? 256 : 512, log: (m) => console.log(m) });
 
 interface W {
   kind: string;
@@ -71,6 +73,8 @@ if (!quick) {
   gpu.push({ name: `transformer block fwd+bwd B${B} T${T} d${d} h${heads} ff${ff}`, run: () => blockStep(x, P, heads, mask), work: [2.6, 'GFLOP/s'] });
 }
 
+const kernels = kernelWorkloads(quick);
+for (const k of kernels) spec.push({ ...k.torch, name: k.name, reps: 3 } as W);
 const torch = runTorch('./torch_baseline.py', spec);
 if (!torch) console.log('(PyTorch not available: install python3-torch and libopenblas0-pthread for the baseline column)');
 const rows: Row[] = [];
@@ -80,4 +84,15 @@ for (const g of gpu) {
   console.error(`  ${g.name}: ${ms.toFixed(2)} ms`);
 }
 printTable(`@kdgpu/tensor on ${adapterName()}`, rows);
+
+console.log(`\n### Fused kernels vs composed ops vs PyTorch CPU on ${adapterName()}\n`);
+console.log('| workload (forward+backward) | fused ms | composed ms | fused speedup | PyTorch CPU ms | fused vs PyTorch | fused rate |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+for (const k of kernels) {
+  const f = await timeGpu(k.name + ' fused', k.fused);
+  const c = await timeGpu(k.name + ' composed', k.composed);
+  const t = torch?.[k.name] ?? null;
+  const rate = k.work ? `${(k.work[0] / (f / 1000)).toFixed(2)} ${k.work[1]}` : '';
+  console.log(`| ${k.name} | ${f.toFixed(2)} | ${c.toFixed(2)} | ${(c / f).toFixed(2)}x | ${t === null ? 'n/a' : t.toFixed(2)} | ${t === null ? 'n/a' : (t / f).toFixed(3)} | ${rate} |`);
+}
 process.exit(0);

@@ -88,6 +88,53 @@ for w in spec:
             for p in P.values():
                 p.grad = None
         out[name] = timeit(fb, reps)
+    elif kind in ("layernorm", "rmsnorm", "gelu", "swiglu"):
+        n, c = w["n"], w["c"]
+        x = torch.randn(n, c, requires_grad=True); g = torch.randn(n, c, requires_grad=True)
+        wt = torch.randn(c, requires_grad=True); b = torch.randn(c, requires_grad=True)
+        f = {
+            "layernorm": lambda: torch.nn.functional.layer_norm(x, (c,), wt, b),
+            "rmsnorm": lambda: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * wt,
+            "gelu": lambda: torch.nn.functional.gelu(x, approximate="tanh"),
+            "swiglu": lambda: torch.nn.functional.silu(x) * g,
+        }[kind]
+
+        def run():
+            f().mean().backward()
+            for t in (x, g, wt, b):
+                t.grad = None
+        out[name] = timeit(run, reps)
+    elif kind == "rope":
+        B, H, T, D = w["shape"]
+        x = torch.randn(B, H, T, D, requires_grad=True)
+        inv = 1.0 / (10000 ** (torch.arange(0, D, 2).float() / D))
+        ang = torch.outer(torch.arange(T).float(), inv)
+        c = torch.cat([ang.cos()] * 2, -1); s = torch.cat([ang.sin()] * 2, -1)
+
+        def run():
+            x1, x2 = x[..., : D // 2], x[..., D // 2:]
+            (x * c + torch.cat([-x2, x1], -1) * s).mean().backward()
+            x.grad = None
+        out[name] = timeit(run, reps)
+    elif kind == "attention":
+        B, H, T, D = w["shape"]
+        q, k, v = [torch.randn(B, H, T, D, requires_grad=True) for _ in range(3)]
+        mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
+
+        def run():
+            att = (q @ k.transpose(-2, -1) / math.sqrt(D)).masked_fill(mask, float("-inf")).softmax(-1)
+            (att @ v).mean().backward()
+            for t in (q, k, v):
+                t.grad = None
+        out[name] = timeit(run, reps)
+    elif kind == "ce":
+        logits = torch.randn(w["n"], w["v"], requires_grad=True)
+        labels = torch.tensor([(i * 7919) % w["v"] for i in range(w["n"])])
+
+        def run():
+            torch.nn.functional.cross_entropy(logits, labels).backward()
+            logits.grad = None
+        out[name] = timeit(run, reps)
     else:
         raise SystemExit(f"unknown workload kind {kind}")
 print(json.dumps(out))

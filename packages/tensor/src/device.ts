@@ -180,6 +180,11 @@ export function adapterName(): string {
   return [adapterInfo.vendor, adapterInfo.architecture, adapterInfo.device, adapterInfo.description].filter(Boolean).join(' ');
 }
 
+/** Whether the adapter runs shaders on the CPU (lavapipe/llvmpipe, SwiftShader, WARP). */
+export function isCpuAdapter(): boolean {
+  return /llvmpipe|lavapipe|swiftshader|warp|software/i.test(adapterName());
+}
+
 /** Whether the device has `shader-f16` (f16 storage will build on it). */
 export function supportsF16(): boolean {
   return hasF16;

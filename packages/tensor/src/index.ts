@@ -37,3 +37,6 @@ export async function init(): Promise<GPUDevice> {
 
 /** Fused transformer kernels (norms, attention, rotary, activations, cross-entropy, dropout, AdamW). */
 export * as nn from './nn/index.ts';
+export { tuneMatmul } from './ops/matmul-tune.ts';
+export { matmulVariant, setMatmulVariant } from './ops/matmul.ts';
+export { CANDIDATES as MATMUL_CANDIDATES, type MatmulVariant } from './ops/matmul-kernels.ts';

@@ -1,5 +1,8 @@
 import { record } from '../autograd.ts';
-import { dispatch, type Kernel } from '../engine.ts';
+import { isCpuAdapter } from '../device.ts';
+import { dispatch } from '../engine.ts';
+import { envVar } from '../env.ts';
+import { CANDIDATES, coalesced, type MatmulVariant, tiled } from './matmul-kernels.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import { broadcastShapes, numel } from '../shape.ts';
 import { Storage } from '../storage.ts';
@@ -10,75 +13,30 @@ import { full, sumTo } from './composite.ts';
  * Batched matmul C[b] = A[b] @ B[b], operands read through strides, so transposed views
  * (`x.transpose()` in the backward) cost no copy. Broadcast batch dimensions have stride 0.
  *
- * Each invocation computes an 8x4 block of C; a workgroup is 16x1 invocations covering 8 rows x
- * 64 columns. Rows come from the workgroup id, so A's loads are uniform across lanes, and no
- * workgroup memory is used: on CPU adapters (lavapipe) barriers cost more than they save.
- * Out-of-range rows/columns are clamped on load and skipped on store, keeping the inner loop
- * branch-free. Per-adapter tuned variants come with the transformer-kernels work.
+ * The kernel comes from `matmul-kernels.ts`: a per-adapter default, pinned by `KDGPU_MATMUL`, or
+ * chosen by timing the candidates (`tuneMatmul`, in `matmul-tune.ts`).
  */
 
-const TM = 8;
-const TN = 4;
-const WGX = 16;
 const MAX_BATCH_RANK = 4;
 
-const KERNEL: Kernel = {
-  key: 'matmul:f32:8x4',
-  nIn: 2,
-  nOut: 1,
-  code: () => {
-    const rows = [...Array(TM).keys()];
-    return `@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;
-// P: [M, N, K, aOff, sam, sak, bOff, sbk, sbn, nb, batchShape(4), aBatchStrides(4), bBatchStrides(4)]
-@compute @workgroup_size(${WGX}, 1, 1)
-fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let M = P[0]; let N = P[1]; let K = P[2];
-  let sam = P[4]; let sak = P[5]; let sbk = P[7]; let sbn = P[8];
-  // Batch offsets.
-  var rem = wid.z;
-  var aBase = P[3];
-  var bBase = P[6];
-  for (var d = P[9]; d > 0u; d--) {
-    let dim = P[9u + d];
-    let c = rem % dim;
-    rem = rem / dim;
-    aBase += c * P[13u + d];
-    bBase += c * P[17u + d];
+let chosen: MatmulVariant | null = null;
+
+/** The kernel in use: `KDGPU_MATMUL=<name>` pins one; else the tuned choice; else a per-adapter default. */
+export function matmulVariant(): MatmulVariant {
+  if (chosen) return chosen;
+  const pinned = envVar('KDGPU_MATMUL');
+  if (pinned) {
+    const v = CANDIDATES.find((c) => c.name === pinned);
+    if (!v) throw new KdgpuError(`KDGPU_MATMUL=${pinned} names no kernel; choose one of ${CANDIDATES.map((c) => c.name).join(', ')}`);
+    return (chosen = v);
   }
-  let row0 = wid.y * ${TM}u;
-  let col0 = (wid.x * ${WGX}u + lid.x) * ${TN}u;
-  let lastR = M - 1u;
-  let lastC = N - 1u;
-${rows.map((r) => `  let a${r} = aBase + min(row0 + ${r}u, lastR) * sam;`).join('\n')}
-  let b0 = bBase + min(col0, lastC) * sbn;
-  let b1 = bBase + min(col0 + 1u, lastC) * sbn;
-  let b2 = bBase + min(col0 + 2u, lastC) * sbn;
-  let b3 = bBase + min(col0 + 3u, lastC) * sbn;
-${rows.map((r) => `  var c${r} = vec4<f32>(0.0);`).join('\n')}
-  for (var k = 0u; k < K; k++) {
-    let kb = k * sbk;
-    let bv = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
-    let ka = k * sak;
-${rows.map((r) => `    c${r} += A[a${r} + ka] * bv;`).join('\n')}
-  }
-  let cBase = wid.z * M * N;
-${rows
-  .map(
-    (r) => `  if (row0 + ${r}u < M) {
-    let o = cBase + (row0 + ${r}u) * N + col0;
-    if (col0 < N) { C[o] = c${r}.x; }
-    if (col0 + 1u < N) { C[o + 1u] = c${r}.y; }
-    if (col0 + 2u < N) { C[o + 2u] = c${r}.z; }
-    if (col0 + 3u < N) { C[o + 3u] = c${r}.w; }
-  }`,
-  )
-  .join('\n')}
-}`;
-  },
-};
+  return (chosen = isCpuAdapter() ? coalesced(8, 4, 8) : tiled(64, 16));
+}
+
+/** Uses `variant` for every matmul from now on (the tuner calls this). */
+export function setMatmulVariant(variant: MatmulVariant): void {
+  chosen = variant;
+}
 
 function matmul3(a: Tensor, b: Tensor): Tensor {
   const M = a.shape[a.rank - 2];
@@ -118,7 +76,8 @@ function matmul3(a: Tensor, b: Tensor): Tensor {
     y.dispose();
     return full(shape, 0);
   }
-  dispatch(KERNEL, [a.storage.buf, b.storage.buf], [y.storage.buf], params, [Math.ceil(N / (WGX * TN)), Math.ceil(M / TM), nb]);
+  const v = matmulVariant();
+  dispatch(v.kernel, [a.storage.buf, b.storage.buf], [y.storage.buf], params, [Math.ceil(N / v.colsPerGroup), Math.ceil(M / v.rowsPerGroup), nb]);
   return y;
 }
 
