@@ -12,3 +12,4 @@ export { AdamW, type AdamWOptions, type AdamWState, clipGradNorm } from './optim
 export {
   attentionComposed, crossEntropyComposed, geluTanhComposed, layerNormComposed, rmsNormComposed, rotaryComposed, siluComposed, swigluComposed,
 } from './composed.ts';
+export { embedding } from './embedding.ts';
