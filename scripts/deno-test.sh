@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 mapfile -t files < <(find test packages/*/test -name '*.test.ts' 2>/dev/null | sort)
-exec npx --no-install deno test -A --no-check --node-modules-dir=manual --parallel=1 "${files[@]}" "$@"
+exec npx --no-install deno test -A --no-check --node-modules-dir=manual "$@" "${files[@]}"
