@@ -129,12 +129,27 @@ test('AdamW with global-norm clipping matches torch.optim.AdamW + clip_grad_norm
     opt.zeroGrad();
     const loss = tidy(() => ps[0].mul(3).pow(2).sum().add(ps[1].sub(1).pow(2).sum()).mul(step + 1));
     loss.backward();
-    const { norm, scale } = nn.clipGradNorm(ps, g.max_norm);
+    const { norm, scale, finite } = nn.clipGradNorm(ps, g.max_norm);
+    assert.equal(await finite.item(), 1);
     opt.update({ gradScale: scale });
     close([await norm.item()], [g.norms[step]], `grad norm step ${step}`);
-    for (const t of [loss, norm, scale]) t.dispose();
+    for (const t of [loss, norm, scale, finite]) t.dispose();
   }
   for (let i = 0; i < ps.length; i++) close(await ps[i].data(), g.final[i], `param ${i}`, 1e-5, 1e-4);
   opt.dispose();
   for (const p of ps) p.dispose();
+});
+
+test('AdamW skips the whole update when gradients are not finite', async () => {
+  await init();
+  const p = tensor([1, 2, 3], { requiresGrad: true });
+  const opt = new nn.AdamW([p], { lr: 0.1 });
+  p.mul(tensor([1, NaN, 1])).sum().backward();
+  const { scale, finite, norm } = nn.clipGradNorm([p], 1);
+  assert.equal(await finite.item(), 0);
+  opt.update({ gradScale: scale });
+  assert.deepEqual(await p.toArray(), [1, 2, 3]);
+  assert.deepEqual(await opt.m[0].toArray(), [0, 0, 0]);
+  for (const t of [scale, finite, norm, p]) t.dispose();
+  opt.dispose();
 });

@@ -1,6 +1,7 @@
 import { keep, tidy } from '../scope.ts';
 import { noGrad } from '../autograd.ts';
 import { full } from '../ops/composite.ts';
+import { where } from '../ops/elementwise.ts';
 import { dispatch, f32bits, grid, type Kernel, LINEAR_ID } from '../engine.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
@@ -10,7 +11,8 @@ import { WG } from './util.ts';
  * AdamW as torch.optim.AdamW (decoupled weight decay, bias correction, eps added after the
  * bias-corrected square root), one fused kernel per parameter that updates the weight and both
  * moments in place. An optional 1-element gradient scale (from `clipGradNorm`) is read on the GPU,
- * so clipping needs no readback.
+ * so clipping needs no readback; when that scale is NaN (non-finite gradients) the kernel leaves
+ * weights and moments untouched, so a bad step is skipped without the CPU looking.
  */
 
 // P: [n, lr, beta1, beta2, eps, lr*wd, 1/bias_correction1, 1/sqrt(bias_correction2)] (floats as bits)
@@ -28,11 +30,14 @@ const ADAMW: Kernel = {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${LINEAR_ID(WG)};
   if (i >= P[0]) { return; }
+  // A non-finite scale (from clipGradNorm on NaN/inf gradients) skips the update entirely.
+  let sc = SC[0];
+  if (!(abs(sc) <= 3.4028234e38)) { return; }
   let lr = bitcast<f32>(P[1]);
   let b1 = bitcast<f32>(P[2]);
   let b2 = bitcast<f32>(P[3]);
   let eps = bitcast<f32>(P[4]);
-  let g = G[i] * SC[0];
+  let g = G[i] * sc;
   var w = W[i] * (1.0 - bitcast<f32>(P[5]));
   let m = b1 * M[i] + (1.0 - b1) * g;
   let v = b2 * V[i] + (1.0 - b2) * g * g;
@@ -127,10 +132,11 @@ export class AdamW {
 /**
  * Global-norm gradient clipping as torch.nn.utils.clip_grad_norm_: returns the total L2 norm of
  * all gradients and the factor min(1, maxNorm / (norm + 1e-6)), both 1-element tensors computed on
- * the GPU (nothing is read back). Pass `scale` to `AdamW.update({ gradScale })`, or multiply
- * gradients by it yourself. The caller owns both tensors.
+ * the GPU (nothing is read back), and `finite` (1 when the norm is finite, else 0). `scale` is NaN
+ * for non-finite gradients, which makes `AdamW.update({ gradScale: scale })` skip the step. With
+ * `maxNorm = Infinity` it only checks finiteness. The caller owns the three tensors.
  */
-export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): { norm: Tensor; scale: Tensor } {
+export function clipGradNorm(params: Iterable<Tensor>, maxNorm = Infinity): { norm: Tensor; scale: Tensor; finite: Tensor } {
   return noGrad(() =>
     tidy(() => {
       let acc: Tensor | null = null;
@@ -140,8 +146,10 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): { norm:
         acc = acc ? acc.add(s) : s;
       }
       const norm = (acc ?? full([1], 0)).sqrt();
-      const scale = norm.add(1e-6).pow(-1).mul(maxNorm).minimum(1);
-      return { norm, scale };
+      // NaN when the norm is not finite, so AdamW.update skips the step (see the kernel).
+      const finite = norm.abs().lt(Infinity);
+      const scale = where(finite, norm.add(1e-6).pow(-1).mul(maxNorm).minimum(1), NaN);
+      return { norm, scale, finite };
     }),
   );
 }
