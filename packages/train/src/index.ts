@@ -1,1 +1,17 @@
-export {};
+/**
+ * @kdgpu/train: the browser-safe core of training: text cleaning, LR and KD-ratio schedules, data
+ * blocking, the token cache format, config validation, metrics, progress and loss plots.
+ * File-system and process adapters are in `@kdgpu/train/node` (`./node.ts`).
+ * @module
+ */
+
+export * from './clean.ts';
+export * from './schedule.ts';
+export * from './random.ts';
+export * from './blocks.ts';
+export * from './checksum.ts';
+export * from './token-cache.ts';
+export * from './config.ts';
+export * from './metrics.ts';
+export * from './progress.ts';
+export * from './plot.ts';

@@ -1,0 +1,10 @@
+/**
+ * @kdgpu/train/node: adapters that touch the file system or the process (Node 20+ and Deno):
+ * atomic writes, the on-disk token cache, metrics files and console progress.
+ * @module
+ */
+
+export * from './atomic-node.ts';
+export * from './token-cache-node.ts';
+export * from './metrics-node.ts';
+export * from './progress-node.ts';
