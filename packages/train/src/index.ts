@@ -15,3 +15,7 @@ export * from './config.ts';
 export * from './metrics.ts';
 export * from './progress.ts';
 export * from './plot.ts';
+export * from './trainer.ts';
+export * from './step.ts';
+export * from './evaluate.ts';
+export * from './offline-logits.ts';

@@ -8,3 +8,6 @@ export * from './atomic-node.ts';
 export * from './token-cache-node.ts';
 export * from './metrics-node.ts';
 export * from './progress-node.ts';
+export * from './checkpoint-node.ts';
+export * from './offline-logits-node.ts';
+export * from './run-node.ts';

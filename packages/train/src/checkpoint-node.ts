@@ -1,0 +1,166 @@
+/**
+ * Training checkpoints on disk. A checkpoint is a directory `step-000123/` holding the model
+ * (`config.json` + `model.safetensors`, loadable by transformers), `optimizer.safetensors` (AdamW
+ * moments), and `trainer-state.json` (step, data position, counters, the resolved run config, and a
+ * CRC-32 of every other file). It is written into a temporary sibling directory, each file fsynced,
+ * then renamed into place, and only then do the pointer files `latest.json` / `best.json` (written
+ * atomically) name it: a crash at any moment leaves the previous checkpoint intact and readable.
+ */
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { nn } from '@kdgpu/tensor';
+import { type CausalLM, encodeSafetensors, loadModelFrom, readHeader, readTensor, saveModelTo } from '@kdgpu/models';
+import { dirFiles, dirSink, fileSource } from '@kdgpu/models/node';
+import { crc32 } from './checksum.ts';
+import { writeJsonAtomic } from './atomic-node.ts';
+import { type OptimizerSnapshot, snapshotOptimizer, type TrainerState } from './trainer.ts';
+
+export const STATE_FILE = 'trainer-state.json';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+
+/** What `trainer-state.json` holds. */
+export interface CheckpointMeta {
+  format: 'kdgpu-checkpoint';
+  version: 1;
+  state: TrainerState;
+  /** The resolved training config of the run. */
+  config: unknown;
+  /** CRC-32 (hex) and size of every other file in the directory. */
+  files: Record<string, { crc32: string; bytes: number }>;
+  /** Names of the parameters, in optimizer order. */
+  params: string[];
+}
+
+/** A checkpoint read back: the model (weights loaded), the trainer state and the optimizer moments. */
+export interface LoadedCheckpoint {
+  dir: string;
+  model: CausalLM;
+  meta: CheckpointMeta;
+  optimizer: OptimizerSnapshot;
+}
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    // Directories cannot be fsynced on every platform; the rename is still atomic.
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Names a step's checkpoint directory. */
+export function stepDirName(step: number): string {
+  return `step-${String(step).padStart(6, '0')}`;
+}
+
+/**
+ * Writes a checkpoint of `model` + `opt` + `state` under `root/step-NNNNNN/` atomically, then points
+ * `root/<pointer>.json` at it. Returns the directory. A failure (disk full, permission) leaves the
+ * earlier checkpoints and pointers as they were and throws an error naming the path.
+ */
+export async function saveCheckpoint(root: string, model: CausalLM, opt: nn.AdamW, state: TrainerState, config: unknown, pointers: string[] = ['latest']): Promise<string> {
+  const name = stepDirName(state.step);
+  const final = join(root, name);
+  const tmp = join(root, `.${name}.tmp-${Date.now()}-${Math.floor(Math.random() * 1e9)}`);
+  try {
+    await mkdir(tmp, { recursive: true });
+    const exists = await stat(final).then(() => true, () => false);
+    if (!exists) {
+      await saveModelTo(model, dirSink(tmp));
+      const params = [...model.parameters().keys()];
+      const snap = await snapshotOptimizer(opt);
+      const tensors = params.flatMap((p, i) => [
+        { name: `m.${p}`, shape: [...model.parameters().get(p)!.shape], data: snap.m[i] },
+        { name: `v.${p}`, shape: [...model.parameters().get(p)!.shape], data: snap.v[i] },
+      ]);
+      await writeFileSynced(join(tmp, OPTIMIZER_FILE), encodeSafetensors(tensors, 'F32', { format: 'pt', step: String(snap.step) }));
+      const files: CheckpointMeta['files'] = {};
+      for (const f of await readdir(tmp)) {
+        const bytes = await readFile(join(tmp, f));
+        files[f] = { crc32: crc32(bytes).toString(16).padStart(8, '0'), bytes: bytes.byteLength };
+        await fsyncPath(join(tmp, f));
+      }
+      const meta: CheckpointMeta = { format: 'kdgpu-checkpoint', version: 1, state, config, files, params };
+      await writeFileSynced(join(tmp, STATE_FILE), new TextEncoder().encode(JSON.stringify(meta, null, 1)));
+      await fsyncPath(tmp);
+      await rename(tmp, final);
+      await fsyncPath(root);
+    }
+    for (const p of pointers) await writeJsonAtomic(join(root, `${p}.json`), { dir: name, step: state.step, bestEval: state.bestEval });
+    return final;
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw new CheckpointError(`could not write checkpoint ${final}: ${(e as Error).message}; the previous checkpoint is unchanged`);
+  }
+}
+
+async function writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    let done = 0;
+    while (done < bytes.byteLength) done += (await fh.write(bytes, done, bytes.byteLength - done)).bytesWritten;
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Resolves `root/<pointer>.json` to a checkpoint directory, or null when there is none. */
+export async function findCheckpoint(root: string, pointer = 'latest'): Promise<string | null> {
+  let text: string;
+  try {
+    text = await readFile(join(root, `${pointer}.json`), 'utf8');
+  } catch {
+    return null;
+  }
+  const p = JSON.parse(text) as { dir?: unknown };
+  if (typeof p.dir !== 'string' || !/^step-\d+$/.test(p.dir)) throw new CheckpointError(`${join(root, pointer + '.json')}: no valid "dir" field`);
+  return join(root, p.dir);
+}
+
+/** Reads and verifies a checkpoint directory (checksums, sizes, parameter list). */
+export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(`${join(dir, STATE_FILE)}: unreadable (${(e as Error).message}); pick an earlier checkpoint`);
+  }
+  if (meta.format !== 'kdgpu-checkpoint' || meta.version !== 1) throw new CheckpointError(`${dir}: not a kdgpu checkpoint (format ${String(meta.format)})`);
+  for (const [f, want] of Object.entries(meta.files)) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(join(dir, f));
+    } catch {
+      throw new CheckpointError(`${join(dir, f)}: missing from the checkpoint`);
+    }
+    if (bytes.byteLength !== want.bytes) throw new CheckpointError(`${join(dir, f)}: ${bytes.byteLength} bytes, expected ${want.bytes} (truncated?)`);
+    const got = crc32(bytes).toString(16).padStart(8, '0');
+    if (got !== want.crc32) throw new CheckpointError(`${join(dir, f)}: checksum ${got} does not match ${want.crc32} (corrupted)`);
+  }
+  const model = await loadModelFrom(dirFiles(dir));
+  const src = await fileSource(join(dir, OPTIMIZER_FILE));
+  try {
+    const header = await readHeader(src);
+    const m: Float32Array[] = [];
+    const v: Float32Array[] = [];
+    const byName = header.tensors;
+    for (const p of meta.params) {
+      const mi = byName.get(`m.${p}`);
+      const vi = byName.get(`v.${p}`);
+      if (!mi || !vi) throw new CheckpointError(`${join(dir, OPTIMIZER_FILE)}: no moments for parameter ${p}`);
+      m.push(await readTensor(src, mi));
+      v.push(await readTensor(src, vi));
+    }
+    const step = Number(header.metadata.step ?? meta.state.step);
+    return { dir, model, meta, optimizer: { step, m, v } };
+  } finally {
+    await src.close?.();
+  }
+}

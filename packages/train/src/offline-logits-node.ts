@@ -1,0 +1,139 @@
+/**
+ * Writing and streaming offline teacher logits files (format in offline-logits.ts).
+ */
+import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import { noGrad, tensor, tidy, KdgpuError } from '@kdgpu/tensor';
+import { teacherLogits as processTeachers } from '@kdgpu/losses';
+import type { CausalLM } from '@kdgpu/models';
+import { type Batch, countBlocks, type TokenArray } from './blocks.ts';
+import { crc32, hash64 } from './checksum.ts';
+import { decodeBlock, denseLogits, encodeBlock, MAGIC, type OfflineFooter } from './offline-logits.ts';
+
+export interface OfflineLogitsOptions {
+  blockSize: number;
+  /** Blocks per teacher forward. */
+  batchSize: number;
+  topK: number;
+  topP: number;
+  ensemble?: 'logits' | 'probs';
+  teacherWeights?: number[];
+  /** Called after each batch with (blocks done, total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A key for a token stream, so a logits file is never used with other data. */
+export function tokensKey(tokens: TokenArray): string {
+  return hash64(new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength));
+}
+
+/**
+ * Runs the teachers over every block of `tokens` in order (blocks at multiples of blockSize, no
+ * random offset) and writes their truncated logits to `path` (atomically: temp file, fsync, rename).
+ */
+export async function writeOfflineLogits(teachers: CausalLM[], tokens: TokenArray, path: string, o: OfflineLogitsOptions): Promise<OfflineFooter> {
+  const T = o.blockSize;
+  const V = teachers[0].config.vocab_size;
+  const n = countBlocks(tokens.length, T);
+  if (n === 0) throw new KdgpuError(`offline logits: ${tokens.length} tokens make no block of ${T}`);
+  const tmp = `${path}.tmp-${Date.now()}`;
+  const fh = await open(tmp, 'w');
+  const footer: OfflineFooter = { version: 1, vocabSize: V, blockSize: T, topK: o.topK, topP: o.topP, tokensKey: tokensKey(tokens), records: [] };
+  let offset = 0;
+  const write = async (b: Uint8Array) => {
+    let done = 0;
+    while (done < b.byteLength) done += (await fh.write(b, done, b.byteLength - done)).bytesWritten;
+    offset += b.byteLength;
+  };
+  try {
+    await write(MAGIC);
+    for (let start = 0; start < n; start += o.batchSize) {
+      const B = Math.min(o.batchSize, n - start);
+      const ids = new Int32Array(B * T);
+      for (let r = 0; r < B; r++) ids.set(tokens.subarray((start + r) * T, (start + r + 1) * T), r * T);
+      const z = noGrad(() =>
+        tidy(() => {
+          const x = tensor(ids, { shape: [B, T], dtype: 'i32' });
+          const outs = teachers.map((m) => m.forward(x));
+          return processTeachers(outs, { topK: o.topK, topP: o.topP, ensemble: o.ensemble, teacherWeights: o.teacherWeights, temperature: 1 });
+        }),
+      );
+      const rows = (await z.data()) as Float32Array;
+      z.dispose();
+      for (let r = 0; r < B; r++) {
+        const rec = encodeBlock(rows.subarray(r * T * V, (r + 1) * T * V), T, V);
+        footer.records.push([offset, rec.byteLength, crc32(rec)]);
+        await write(rec);
+      }
+      o.onProgress?.(start + B, n);
+    }
+    const f = new TextEncoder().encode(JSON.stringify(footer));
+    await write(f);
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, f.byteLength, true);
+    await write(len);
+    await write(MAGIC);
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, path);
+    return footer;
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Reads a logits file's footer (validating magic, sizes and offsets). */
+export function readOfflineFooter(path: string): { fd: number; footer: OfflineFooter } {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const fail = (m: string): never => {
+      throw new KdgpuError(`offline logits ${path}: ${m}; recompute it with \`kdgpu logits\``);
+    };
+    if (size < 20) fail(`${size} bytes is too short`);
+    const tail = new Uint8Array(12);
+    readSync(fd, tail, 0, 12, size - 12);
+    if (new TextDecoder().decode(tail.subarray(4)) !== 'KDGPUTL1') fail('bad trailing magic (truncated or not a logits file)');
+    const len = new DataView(tail.buffer).getUint32(0, true);
+    if (len > size - 20) fail(`footer length ${len} is past the file`);
+    const fb = new Uint8Array(len);
+    readSync(fd, fb, 0, len, size - 12 - len);
+    let footer: OfflineFooter;
+    try {
+      footer = JSON.parse(new TextDecoder().decode(fb));
+    } catch {
+      return fail('footer is not valid JSON');
+    }
+    if (footer.version !== 1 || !Array.isArray(footer.records)) fail('unknown footer version');
+    for (const [off, n] of footer.records) if (!(off >= 8 && off + n <= size - 12 - len)) fail(`record at ${off} (+${n}) is outside the file`);
+    return { fd, footer };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/**
+ * A teacher source for the trainer: dense [B, T, V] teacher logits for a batch, read and
+ * decompressed from `path` (blocks must be at multiples of blockSize: `data.randomOffset` false).
+ */
+export async function offlineTeacher(path: string, vocabSize: number, tokens?: TokenArray): Promise<(batch: Batch) => ReturnType<typeof denseLogits>> {
+  const { fd, footer } = readOfflineFooter(path);
+  if (footer.vocabSize !== vocabSize) throw new KdgpuError(`offline logits ${path}: vocabulary ${footer.vocabSize}, the student has ${vocabSize}`);
+  if (tokens && footer.tokensKey !== tokensKey(tokens)) throw new KdgpuError(`offline logits ${path} were computed on other data (token stream differs); recompute them`);
+  const T = footer.blockSize;
+  return (batch: Batch) => {
+    if (batch.shape[1] !== T) throw new KdgpuError(`offline logits ${path}: blocks of ${T} tokens, the batch has ${batch.shape[1]}`);
+    const blocks = Array.from(batch.blocks, (blk, r) => {
+      if (batch.starts[r] !== blk * T) throw new KdgpuError('offline logits need fixed block starts: set data.randomOffset to false');
+      const rec = footer.records[blk];
+      if (!rec) throw new KdgpuError(`offline logits ${path}: no record for block ${blk} (file has ${footer.records.length})`);
+      const bytes = new Uint8Array(rec[1]);
+      readSync(fd, bytes, 0, rec[1], rec[0]);
+      return decodeBlock(bytes, rec[2], T, `${path} block ${blk}`);
+    });
+    return denseLogits(blocks, T, vocabSize);
+  };
+}

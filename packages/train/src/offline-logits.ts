@@ -1,0 +1,96 @@
+import { deflateSync, inflateSync } from 'fflate';
+import { full, scatterAdd, type Tensor, tensor, tidy, where } from '@kdgpu/tensor';
+import { crc32 } from './checksum.ts';
+
+/**
+ * Offline teacher logits (pre-training distillation): the teachers' truncated (top-p, then top-k)
+ * logits for every training block, computed once and stored compressed, so distillation streams
+ * them instead of running the teachers.
+ *
+ * File layout: `KDGPUTL1`, then one deflate-compressed record per block, then a JSON footer (the
+ * settings, and each record's offset, length and CRC-32), its length as u32 LE, and `KDGPUTL1`
+ * again. A record holds, for each of the block's T positions, the number of kept tokens (u16),
+ * then all kept token ids (i32) and their logits (f32). Dropped tokens are -inf, so the
+ * reconstructed distribution is the truncated, renormalised teacher.
+ */
+
+export const MAGIC = new TextEncoder().encode('KDGPUTL1');
+
+export interface OfflineFooter {
+  version: 1;
+  vocabSize: number;
+  blockSize: number;
+  topK: number;
+  topP: number;
+  /** Identifies the token stream the logits were computed on. */
+  tokensKey: string;
+  /** [byteOffset, byteLength, crc32] of each block's record. */
+  records: Array<[number, number, number]>;
+}
+
+/** Compresses one block's kept logits: `rows` is [T, V] with -inf for dropped tokens. */
+export function encodeBlock(rows: Float32Array, T: number, V: number): Uint8Array {
+  const counts = new Uint16Array(T);
+  const ids: number[] = [];
+  const vals: number[] = [];
+  for (let t = 0; t < T; t++) {
+    let c = 0;
+    for (let v = 0; v < V; v++) {
+      const z = rows[t * V + v];
+      if (z !== -Infinity) {
+        ids.push(v);
+        vals.push(z);
+        c++;
+      }
+    }
+    if (c > 65535) throw new Error(`offline logits: ${c} kept tokens at one position exceed 65535; set topK`);
+    counts[t] = c;
+  }
+  const n = ids.length;
+  const raw = new Uint8Array(T * 2 + n * 8);
+  raw.set(new Uint8Array(counts.buffer), 0);
+  raw.set(new Uint8Array(Int32Array.from(ids).buffer), T * 2);
+  raw.set(new Uint8Array(Float32Array.from(vals).buffer), T * 2 + n * 4);
+  return deflateSync(raw, { level: 6 });
+}
+
+/** Decompresses a record into per-position counts, ids and logits (checks its CRC first). */
+export function decodeBlock(bytes: Uint8Array, crc: number, T: number, where_ = 'record'): { counts: Uint16Array; ids: Int32Array; vals: Float32Array } {
+  if (crc32(bytes) !== crc) throw new Error(`offline logits: ${where_} is corrupted (checksum mismatch); recompute the logits`);
+  const raw = inflateSync(bytes);
+  const counts = new Uint16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + T * 2));
+  const n = counts.reduce((a, b) => a + b, 0);
+  if (raw.byteLength !== T * 2 + n * 8) throw new Error(`offline logits: ${where_} has ${raw.byteLength} bytes, expected ${T * 2 + n * 8}`);
+  const ids = new Int32Array(raw.buffer.slice(raw.byteOffset + T * 2, raw.byteOffset + T * 2 + n * 4));
+  const vals = new Float32Array(raw.buffer.slice(raw.byteOffset + T * 2 + n * 4, raw.byteOffset + T * 2 + n * 8));
+  return { counts, ids, vals };
+}
+
+/**
+ * Dense teacher logits [B, T, V] on the GPU from decoded blocks: kept entries scattered into a
+ * -inf background (two scatter-adds: the values, and a presence mask).
+ */
+export function denseLogits(blocks: Array<{ counts: Uint16Array; ids: Int32Array; vals: Float32Array }>, T: number, V: number): Tensor {
+  const B = blocks.length;
+  const K = Math.max(1, ...blocks.map((b) => Math.max(...b.counts)));
+  // Pad every position to K slots; padding uses index -1, which the scatter skips.
+  const idx = new Int32Array(B * T * K).fill(-1);
+  const val = new Float32Array(B * T * K);
+  blocks.forEach((b, r) => {
+    let o = 0;
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < b.counts[t]; j++) {
+        idx[(r * T + t) * K + j] = b.ids[o + j];
+        val[(r * T + t) * K + j] = b.vals[o + j];
+      }
+      o += b.counts[t];
+    }
+  });
+  return tidy(() => {
+    const it = tensor(idx, { shape: [B * T, K] });
+    const vt = tensor(val, { shape: [B * T, K] });
+    const sum = scatterAdd([B * T, V], 1, it, vt);
+    const present = scatterAdd([B * T, V], 1, it, full([B * T, K], 1));
+    return where(present.gt(0), sum, -Infinity).reshape([B, T, V]);
+  });
+}

@@ -1,0 +1,249 @@
+/**
+ * A whole training or distillation run from a validated config, on disk: read and clean the
+ * corpus, train or load the tokenizer, tokenize with a cache, build or resume the model, load the
+ * teachers, train with checkpoints and metrics, and save the final and best models. The CLI's
+ * `train` and `distill` commands are this function.
+ */
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { adapterName, init, KdgpuError } from '@kdgpu/tensor';
+import { createLoss, lossOptionKeys, type LossName, lossNames } from '@kdgpu/losses';
+import * as models from '@kdgpu/models';
+import { type CausalLM, createModel, type ModelConfig } from '@kdgpu/models';
+import { loadModel, saveModel } from '@kdgpu/models/node';
+import { babyLlamaTokenizerOptions, type Tokenizer } from '@kdgpu/tokenizer';
+import { fromFile as loadTokenizer, save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
+import { writeJsonAtomic } from './atomic-node.ts';
+import type { TokenArray } from './blocks.ts';
+import { findCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-node.ts';
+import { cleanerFor, sourceOf } from './clean.ts';
+import type { TrainConfig } from './config.ts';
+import { openMetricsFile } from './metrics-node.ts';
+import { consoleProgress } from './progress-node.ts';
+import type { DistillPart } from './step.ts';
+import { cachedTokenize } from './token-cache-node.ts';
+import { train, type TrainSummary } from './trainer.ts';
+import { offlineTeacher } from './offline-logits-node.ts';
+
+export interface RunOptions {
+  /** Continue from `<run>/checkpoints/latest.json` when it exists. */
+  resume?: boolean;
+  /** Print progress (default true). */
+  quiet?: boolean;
+  /** Stop after this step, as if killed (tests). */
+  onStep?: (step: number) => void | Promise<void>;
+}
+
+export interface RunResult {
+  runDir: string;
+  summary: TrainSummary;
+  tokenizer: Tokenizer;
+  model: CausalLM;
+}
+
+/** Files of a corpus given as a directory (by extension) or a list. */
+async function listFiles(dir: string | undefined, files: string[] | undefined, keep: (name: string) => boolean): Promise<string[]> {
+  if (files) return files.map((f) => resolve(f));
+  if (!dir) return [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    throw new KdgpuError(`data: cannot read directory ${dir}: ${(e as Error).message}`);
+  }
+  return names.filter(keep).sort().map((n) => resolve(dir, n));
+}
+
+/** Training and evaluation files: BabyLM layout `<source>.train` / `<source>.dev`. */
+export async function corpusFiles(c: TrainConfig): Promise<{ train: string[]; eval: string[] }> {
+  const exts = c.data.extensions.filter((e) => e !== '.dev');
+  const trainFiles = await listFiles(c.data.dir, c.data.files, (n) => exts.some((e) => n.endsWith(e)));
+  let evalFiles = await listFiles(c.data.evalDir, c.data.evalFiles, (n) => exts.some((e) => n.endsWith(e)) || n.endsWith('.dev'));
+  if (evalFiles.length === 0 && c.data.dir && c.data.extensions.includes('.dev')) {
+    evalFiles = await listFiles(c.data.dir, undefined, (n) => n.endsWith('.dev'));
+  }
+  if (trainFiles.length === 0) throw new KdgpuError(`data: no training files found (dir ${c.data.dir ?? '-'}, extensions ${c.data.extensions.join(', ')})`);
+  return { train: trainFiles, eval: evalFiles };
+}
+
+/** The cleaner configured for a file (by its source name), or identity. */
+function cleanerOf(c: TrainConfig, file: string): { name: string; fn: (t: string) => string } {
+  const src = sourceOf(file);
+  const name = c.data.clean[src];
+  if (!name) return { name: 'none', fn: (t) => t };
+  const f = cleanerFor(name);
+  return { name, fn: (t) => f(t, { dropParagraphBreaks: c.data.dropParagraphBreaks }) };
+}
+
+/** Tokenizes files (cleaned), with the on-disk cache, and concatenates them (Baby Llama: no BOS/EOS). */
+export async function tokenizeFiles(c: TrainConfig, files: string[], tok: Tokenizer, cacheDir: string): Promise<TokenArray> {
+  const parts: ArrayLike<number>[] = [];
+  const tokJson = tok.serialize(false);
+  for (const f of files) {
+    const cl = cleanerOf(c, f);
+    const r = await cachedTokenize(f, `${tokJson}\n${cl.name}\n${c.data.dropParagraphBreaks}`, (text) => tok.encode(cl.fn(text), { addSpecialTokens: false }).ids, cacheDir, { vocabSize: tok.vocabSize });
+    parts.push(r.ids);
+  }
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const out = tok.vocabSize <= 65536 ? new Uint16Array(n) : new Uint32Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p as ArrayLike<number>, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** The tokenizer of a run: loaded from `tokenizer.path`, or trained on the (cleaned) training files. */
+export async function resolveTokenizer(c: TrainConfig, runDir: string, trainFiles: string[], quiet = false): Promise<Tokenizer> {
+  if (c.tokenizer.path) return loadTokenizer(c.tokenizer.path);
+  const saved = join(runDir, 'tokenizer.json');
+  try {
+    return loadTokenizer(saved);
+  } catch {
+    // not trained yet
+  }
+  const t = c.tokenizer.train!;
+  const cleanDir = join(runDir, 'cache', 'clean');
+  await mkdir(cleanDir, { recursive: true });
+  const cleaned: string[] = [];
+  for (const f of trainFiles) {
+    const cl = cleanerOf(c, f);
+    if (cl.name === 'none') {
+      cleaned.push(f);
+      continue;
+    }
+    const out = join(cleanDir, basename(f));
+    const { writeFileAtomic } = await import('./atomic-node.ts');
+    await writeFileAtomic(out, cl.fn(await readFile(f, 'utf8')));
+    cleaned.push(out);
+  }
+  const opts = babyLlamaTokenizerOptions({ vocabSize: t.vocabSize, minFrequency: t.minFrequency, showProgress: !quiet });
+  const tok = await trainBpeFromFiles(cleaned, { ...opts, specialTokens: t.specialTokens });
+  await mkdir(runDir, { recursive: true });
+  saveTokenizer(tok, saved);
+  return tok;
+}
+
+/** Builds the student from `model.preset` / `model.config`, with the tokenizer's vocabulary size. */
+export function buildModel(c: TrainConfig, vocabSize: number): CausalLM {
+  const presets = models as unknown as Record<string, (f?: Record<string, unknown>) => ModelConfig>;
+  let config: ModelConfig;
+  const fields = { vocab_size: vocabSize, ...(c.model.config ?? {}) };
+  if (c.model.preset) {
+    const p = presets[c.model.preset];
+    if (typeof p !== 'function' || !/^(babyLlama58M|llama360M|gpt2_705M|distilLlama80M|tinyLlama|tinyGPT2|demoLlama)$/.test(c.model.preset)) {
+      throw new KdgpuError(`model.preset: unknown preset "${c.model.preset}"; use one of babyLlama58M, llama360M, gpt2_705M, distilLlama80M, tinyLlama, tinyGPT2, demoLlama`);
+    }
+    config = p(fields);
+  } else {
+    config = c.model.type === 'llama' ? models.llamaConfig(fields) : models.gpt2Config(fields);
+  }
+  if (config.model_type !== c.model.type) throw new KdgpuError(`model.type is "${c.model.type}" but preset ${c.model.preset} builds a ${config.model_type}`);
+  return createModel(config, { seed: c.run.seed });
+}
+
+/** The distillation objective from the config (teachers loaded, vocabularies checked). */
+export async function buildDistill(c: TrainConfig, student: CausalLM, trainTokens: TokenArray): Promise<{ part: DistillPart; teachers: CausalLM[] } | null> {
+  if (!c.distill) return null;
+  const d = c.distill;
+  if (!lossNames().includes(d.loss as LossName)) throw new KdgpuError(`distill.loss: unknown loss "${d.loss}"; known: ${lossNames().join(', ')}`);
+  const keys = new Set(lossOptionKeys(d.loss as LossName));
+  const extra: Record<string, unknown> = {};
+  if (keys.has('temperature')) extra.temperature = d.temperature;
+  if (keys.has('ensemble') && c.teachers.length > 1) {
+    extra.ensemble = d.ensemble;
+    extra.teacherWeights = c.teachers.map((t) => t.weight);
+  }
+  if (keys.has('chunks')) extra.chunks = d.chunks;
+  const reduction = ((d.lossOptions.reduction as string | undefined) ?? 'mean') as DistillPart['reduction'];
+  if (c.offlineLogits) {
+    // The stored logits are already truncated (and ensembled): the loss must not truncate again.
+    const { topK: _k, topP: _p, ...rest } = { ...extra, ...d.lossOptions } as Record<string, unknown>;
+    delete rest.ensemble;
+    delete rest.teacherWeights;
+    const src = await offlineTeacher(c.offlineLogits.path, student.config.vocab_size, trainTokens);
+    return { part: { loss: createLoss(d.loss, rest), teachers: { kind: 'offline', logits: src }, reduction }, teachers: [] };
+  }
+  const loss = createLoss(d.loss, { ...extra, ...d.lossOptions });
+  const teachers: CausalLM[] = [];
+  for (const t of c.teachers) {
+    const m = await loadModel(t.path);
+    if (m.config.vocab_size !== student.config.vocab_size) {
+      throw new KdgpuError(
+        `teacher ${t.path} has vocab_size ${m.config.vocab_size} but the student has ${student.config.vocab_size}: ` +
+          'same-vocabulary losses need one tokenizer; use the same tokenizer.json for both (or a cross-tokenizer loss)',
+      );
+    }
+    teachers.push(m);
+  }
+  return { part: { loss, teachers: { kind: 'models', models: teachers }, reduction }, teachers };
+}
+
+/** Runs training (plain LM, or distillation when `distill` is set) as configured. */
+export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
+  await init();
+  const runDir = resolve(c.run.outDir, c.run.name);
+  const ckptDir = join(runDir, 'checkpoints');
+  await mkdir(ckptDir, { recursive: true });
+  await writeJsonAtomic(join(runDir, 'config.resolved.json'), c);
+  const say = (s: string) => {
+    if (!opts.quiet) console.log(s);
+  };
+  say(`kdgpu: run ${c.run.name} in ${runDir} on ${adapterName()}`);
+  const files = await corpusFiles(c);
+  const tok = await resolveTokenizer(c, runDir, files.train, opts.quiet);
+  const cacheDir = c.data.cacheDir ?? join(runDir, 'cache', 'tokens');
+  const trainTokens = await tokenizeFiles(c, files.train, tok, cacheDir);
+  const evalTokens = files.eval.length ? await tokenizeFiles(c, files.eval, tok, cacheDir) : null;
+  say(`data: ${trainTokens.length} training tokens from ${files.train.length} files, ${evalTokens?.length ?? 0} validation tokens; vocabulary ${tok.vocabSize}`);
+
+  let model: CausalLM;
+  let resume: Parameters<typeof train>[0]['resume'];
+  const latest = opts.resume ? await findCheckpoint(ckptDir, 'latest') : null;
+  if (latest) {
+    const ck = await loadCheckpoint(latest);
+    model = ck.model;
+    resume = { state: ck.meta.state, optimizer: ck.optimizer };
+    say(`resuming from ${latest} (step ${ck.meta.state.step})`);
+  } else {
+    model = buildModel(c, tok.vocabSize);
+  }
+  say(`model: ${model.config.model_type}, ${model.numParameters().toLocaleString('en-US')} parameters`);
+  const distill = await buildDistill(c, model, trainTokens);
+  const metrics = openMetricsFile(join(runDir, 'metrics.jsonl'), { truncate: !latest });
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  const { plannedSteps } = await import('./trainer.ts');
+  const progress = opts.quiet ? undefined : consoleProgress({ total: plannedSteps(c, trainTokens.length), label: c.run.name });
+  let summary: TrainSummary;
+  try {
+    summary = await train({
+      model,
+      trainTokens,
+      evalTokens,
+      config: c,
+      distill: distill?.part ?? null,
+      metrics,
+      progress,
+      resume,
+      shouldStop: () => interrupted,
+      onStep: opts.onStep,
+      checkpoint: async (reason, state, opt) => {
+        const pointers = reason === 'best' ? ['best'] : ['latest'];
+        await saveCheckpoint(ckptDir, model, opt, state, c, pointers);
+      },
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    await metrics.close();
+    for (const t of distill?.teachers ?? []) t.dispose();
+  }
+  if (!summary.interrupted) await saveModel(model, join(runDir, 'final'));
+  await saveTokenizer(tok, join(runDir, 'tokenizer.json'));
+  say(summary.interrupted ? `interrupted at step ${summary.steps}; resume with --resume` : `done: ${summary.steps} steps in ${summary.seconds.toFixed(1)} s, best validation loss ${summary.bestEval?.toFixed(4) ?? 'n/a'}`);
+  return { runDir, summary, tokenizer: tok, model };
+}
