@@ -1,1 +1,77 @@
-export {};
+/**
+ * @kdgpu/models: LLaMA and GPT-2 on @kdgpu/tensor, with Hugging Face configs, parameter names and
+ * safetensors checkpoints, and KV-cache generation. Runs in a browser; file-system helpers
+ * (`saveModel(dir)`, `loadModel(dir)`) are in `@kdgpu/models/node`.
+ *
+ * ```ts
+ * import { init, tensor } from '@kdgpu/tensor';
+ * import { createModel, tinyLlama, generate } from '@kdgpu/models';
+ * await init();
+ * const model = createModel(tinyLlama(), { seed: 1 });
+ * const logits = model.forward(tensor([[1, 5, 9]], { dtype: 'i32' })); // [1, 3, 64]
+ * const { tokens } = await generate(model, [1, 5, 9], { maxNewTokens: 8 });
+ * ```
+ */
+export {
+  type LlamaConfig,
+  type GPT2Config,
+  type ModelConfig,
+  llamaConfig,
+  gpt2Config,
+  configFromJson,
+  configToJson,
+  gpt2Inner,
+} from './config.ts';
+export { babyLlama58M, llama360M, gpt2_705M, distilLlama80M, tinyLlama, tinyGPT2, demoLlama } from './presets.ts';
+export { type CausalLM, type ForwardOptions, type BuildOptions, splitSizes } from './model.ts';
+export { Llama } from './llama.ts';
+export { GPT2 } from './gpt2.ts';
+export { createModel, countParameters } from './create.ts';
+export { KVCache } from './kv-cache.ts';
+export { rmsNorm } from './ops/rms-norm.ts';
+export { layerNorm } from './ops/layer-norm.ts';
+export { applyRotary, rotateHalf, rotaryTables } from './ops/rotary.ts';
+export { causalAttention, causalMask, type AttentionOptions } from './ops/attention.ts';
+export { geluTanh } from './ops/gelu-tanh.ts';
+export { silu, swiglu } from './ops/swiglu.ts';
+export { dropout } from './ops/dropout.ts';
+export { embedding } from './ops/embedding.ts';
+export { linear, conv1d } from './ops/linear.ts';
+export {
+  type ByteSource,
+  bytesSource,
+  blobSource,
+  type StDType,
+  type TensorInfo,
+  type SafetensorsHeader,
+  type TensorEntry,
+  DTYPE_BYTES,
+  parseHeader,
+  readHeader,
+  readTensor,
+  decodeF32,
+  encodeTensor,
+  encodeHeader,
+  encodeSafetensors,
+  f32ToF16Bits,
+  countNonFinite,
+} from './safetensors.ts';
+export {
+  type ModelFiles,
+  type ModelSink,
+  type LoadOptions,
+  type LoadReport,
+  type SaveOptions,
+  type MemoryDir,
+  loadWeights,
+  loadModelFrom,
+  saveModelTo,
+  shardFiles,
+  memoryFiles,
+  memorySink,
+  CONFIG_FILE,
+  WEIGHTS_FILE,
+  INDEX_FILE,
+} from './checkpoint.ts';
+export { generate, type GenerateOptions, type GenerateResult, type TextCodec, type TokenEvent } from './generate.ts';
+export { sampleToken, seededRandom, argmax, type SamplingOptions } from './sampling.ts';
