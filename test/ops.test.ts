@@ -129,6 +129,20 @@ rows.push({
   },
 });
 
+// The fused last-axis kernels (above: softmax on axis 0 and logSoftmax on -1 take the other paths).
+rows.push({
+  name: 'softmax',
+  inputs: [U([3, 70], -5, 5)],
+  gpu: (x) => x.softmax(-1),
+  ref: (x) => R.map((a, b) => Math.exp(a - b), x, R.reduce(x, lse, [1], true)),
+});
+rows.push({
+  name: 'logSoftmax',
+  inputs: [U([5, 3], -5, 5)],
+  gpu: (x) => x.transpose().logSoftmax(0),
+  ref: (x) => { const t = R.permute(x, [1, 0]); return R.map((a, b) => a - b, t, R.reduce(t, lse, [0], true)); },
+});
+
 // matmul: plain, non-multiple-of-tile, batched with broadcast, transposed operands, 1-D.
 rows.push({ name: 'matmul', inputs: [U([3, 4]), U([4, 5])], gpu: (a, b) => a.matmul(b), ref: R.matmul });
 rows.push({ name: 'matmul', inputs: [U([9, 7]), U([7, 70])], gpu: (a, b) => a.matmul(b), ref: R.matmul });
@@ -144,6 +158,7 @@ rows.push({ name: 'matmul', inputs: [U([4]), U([2, 4, 3])], gpu: (a, b) => a.mat
 // Movement.
 rows.push({ name: 'reshape', inputs: [U([2, 6])], gpu: (x) => x.reshape([3, -1]).mul(1), ref: (x) => R.nd([3, 4], x.data) });
 rows.push({ name: 'reshape', inputs: [U([3, 4])], gpu: (x) => x.transpose().reshape([12]), ref: (x) => R.nd([12], R.permute(x, [1, 0]).data) });
+rows.push({ name: 'reshape', inputs: [U([4, 3, 2])], gpu: (x) => x.slice(1, 1, 2).reshape([4, 2]).mul(1), ref: (x) => R.nd([4, 2], R.slice(x, 1, 1, 2).data) });
 rows.push({ name: 'permute', inputs: [U([2, 3, 4])], gpu: (x) => x.permute([2, 0, 1]).contiguous(), ref: (x) => R.permute(x, [2, 0, 1]) });
 rows.push({ name: 'transpose', inputs: [U([2, 3, 4])], gpu: (x) => x.transpose(0, 2).mul(1), ref: (x) => R.permute(x, [2, 1, 0]) });
 rows.push({ name: 'expand', inputs: [U([3, 1])], gpu: (x) => x.expand([2, 3, 4]).contiguous(), ref: (x) => R.map((v) => v, x, R.nd([2, 3, 4])) });

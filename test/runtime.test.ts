@@ -136,3 +136,30 @@ test('requiresGrad only on float leaves', async () => {
   assert.equal(noGrad(() => w.mul(2)).requiresGrad, false);
   for (const t of [i, w, y]) t.dispose();
 });
+
+test('reshape is a view (no kernel) whenever the strides allow it', async () => {
+  await init();
+  const x = randn([8, 4, 3, 2, 5], { seed: 1 });
+  const s = x.slice(2, 0, 1);
+  const before = engineStats().dispatches;
+  const v = s.reshape([8, 4, 2, 5]);
+  const w = x.transpose(0, 1).reshape([4, 8, 30]);
+  assert.equal(engineStats().dispatches, before, 'no copy kernel');
+  assert.equal(v.storage, x.storage);
+  assert.equal(w.storage, x.storage);
+  const m = x.transpose(3, 4).reshape([-1]);
+  assert.notEqual(m.storage, x.storage, 'an incompatible layout is copied');
+  for (const t of [x, s, v, w, m]) t.dispose();
+});
+
+test('softmax and log-softmax of a row of -inf give NaN, as PyTorch', async () => {
+  await init();
+  const x = tensor([[-Infinity, -Infinity], [0, -Infinity]]);
+  const p = await x.softmax(-1).data();
+  const l = await x.logSoftmax(-1).data();
+  assert.ok(Number.isNaN(p[0]) && Number.isNaN(p[1]));
+  assert.deepEqual([p[2], p[3]], [1, 0]);
+  assert.ok(Number.isNaN(l[0]) && Number.isNaN(l[1]));
+  assert.deepEqual([l[2], l[3]], [0, -Infinity]);
+  x.dispose();
+});

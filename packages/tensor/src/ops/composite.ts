@@ -1,4 +1,5 @@
-import { normAxes, numel } from '../shape.ts';
+import { normAxes, normAxis, numel } from '../shape.ts';
+import { softmaxLast } from './softmax.ts';
 import type { DType } from '../storage.ts';
 import type { Tensor } from '../tensor.ts';
 import { where } from './elementwise.ts';
@@ -50,12 +51,14 @@ export function logsumexp(x: Tensor, axis: number | number[] | undefined, keepdi
   return keepdim ? s : s.reshape(s.shape.filter((_, i) => !axes.includes(i)));
 }
 
-/** softmax along `axis`. */
+/** softmax along `axis` (one fused kernel on the last axis; composed otherwise). */
 export function softmax(x: Tensor, axis: number): Tensor {
+  if (normAxis('softmax', axis, x.rank) === x.rank - 1 && x.dtype === 'f32') return softmaxLast(x, false);
   return x.sub(logsumexp(x, axis, true)).exp();
 }
 
-/** log(softmax(x)) along `axis`, computed as x - logsumexp(x). */
+/** log(softmax(x)) along `axis` (one fused kernel on the last axis; else x - logsumexp(x)). */
 export function logSoftmax(x: Tensor, axis: number): Tensor {
+  if (normAxis('logSoftmax', axis, x.rank) === x.rank - 1 && x.dtype === 'f32') return softmaxLast(x, true);
   return x.sub(logsumexp(x, axis, true));
 }

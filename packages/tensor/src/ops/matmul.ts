@@ -1,4 +1,4 @@
-import { record } from '../autograd.ts';
+import { noGrad, record } from '../autograd.ts';
 import { isCpuAdapter } from '../device.ts';
 import { dispatch } from '../engine.ts';
 import { envVar } from '../env.ts';
@@ -53,6 +53,20 @@ function matmul3(a: Tensor, b: Tensor): Tensor {
   const nb = numel(batch);
   if (nb === 0 || M === 0 || N === 0) return y;
   if (nb > 65535) throw new KdgpuError(`matmul: ${nb} batch matrices exceed 65535; reshape the batch into the rows`);
+  if (K === 0) {
+    // An empty inner dimension gives zeros; the kernel would read out of range.
+    y.dispose();
+    return full(shape, 0);
+  }
+  // B read across its columns with a stride (a transposed weight, as in x @ W^T) makes every load
+  // a gather; when the product reuses B over enough rows, one transposing copy is cheaper.
+  const bc = b.strides[b.rank - 1] !== 1 && N > 1 && M >= 8 ? noGrad(() => b.contiguous()) : b;
+  const out = run(a, bc, y, batch, M, N, K, nb);
+  if (bc !== b) bc.dispose();
+  return out;
+}
+
+function run(a: Tensor, b: Tensor, y: Tensor, batch: number[], M: number, N: number, K: number, nb: number): Tensor {
   const bs = [0, 0, 0, 0];
   const as = [0, 0, 0, 0];
   const bbs = [0, 0, 0, 0];
@@ -71,11 +85,6 @@ function matmul3(a: Tensor, b: Tensor): Tensor {
     b.offset, b.strides[b.rank - 2], b.strides[b.rank - 1],
     MAX_BATCH_RANK, ...bs, ...as, ...bbs,
   ];
-  if (K === 0) {
-    // An empty inner dimension gives zeros; the kernel would read out of range.
-    y.dispose();
-    return full(shape, 0);
-  }
   const v = matmulVariant();
   dispatch(v.kernel, [a.storage.buf, b.storage.buf], [y.storage.buf], params, [Math.ceil(N / v.colsPerGroup), Math.ceil(M / v.rowsPerGroup), nb]);
   return y;
@@ -94,6 +103,12 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     if (b.rank === 1) shape = shape.slice(0, -1);
     if (a.rank === 1) shape.splice(shape.length - (b.rank === 1 ? 1 : 2), 1);
     return y.reshape(shape);
+  }
+  if (b.rank === 2 && a.rank > 2) {
+    // A shared weight: fold A's batch dimensions into its rows, so the kernel runs one large
+    // product and the weight gradient is one [K, N] product instead of a per-batch stack.
+    const K = a.shape[a.rank - 1];
+    return matmul(a.reshape([-1, K]), b).reshape([...a.shape.slice(0, -1), b.shape[1]]);
   }
   const y = matmul3(a, b);
   const aShape = a.shape;

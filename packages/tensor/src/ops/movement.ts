@@ -1,7 +1,7 @@
-import { record } from '../autograd.ts';
+import { noGrad, record } from '../autograd.ts';
 import { dispatch, grid, type Kernel, LINEAR_ID } from '../engine.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
-import { contiguousStrides, isContiguous, normAxis, numel } from '../shape.ts';
+import { contiguousStrides, isContiguous, normAxis, numel, viewStrides } from '../shape.ts';
 import { type DType, Storage, wgslType } from '../storage.ts';
 import { Tensor } from '../tensor.ts';
 import { full, sumTo } from './composite.ts';
@@ -50,8 +50,10 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (out.some((d) => !Number.isInteger(d) || d < 0) || numel(out) !== n) {
     throw new KdgpuError(`reshape: cannot reshape ${fmtShape(x.shape)} (${n} elements) to ${fmtShape(shape)} (${numel(out)} elements)`);
   }
-  const src = x.isContiguous ? x : copy(x);
-  const y = src._view(out, contiguousStrides(out), src.offset);
+  // A view whenever the layout allows (contiguous runs of dimensions), else a contiguous copy.
+  const st = x.isContiguous ? contiguousStrides(out) : viewStrides(x.shape, x.strides, out);
+  const src = st ? x : noGrad(() => copy(x));
+  const y = src._view(out, st ?? contiguousStrides(out), src.offset);
   if (src !== x) src.dispose();
   const inShape = x.shape;
   return record(y, 'reshape', [x], [], (g) => [g.reshape(inShape)]);
