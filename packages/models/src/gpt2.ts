@@ -1,12 +1,9 @@
-import type { Tensor } from '@kdgpu/tensor';
+import { nn, type Tensor } from '@kdgpu/tensor';
 import { type GPT2Config, gpt2Inner } from './config.ts';
 import { KVCache } from './kv-cache.ts';
 import { type BuildOptions, type CausalLM, checkIds, chunked, type ForwardOptions, makeParam, siteSeed } from './model.ts';
 import { causalAttention } from './ops/attention.ts';
-import { dropout } from './ops/dropout.ts';
 import { embedding } from './ops/embedding.ts';
-import { geluTanh } from './ops/gelu-tanh.ts';
-import { layerNorm } from './ops/layer-norm.ts';
 import { conv1d, linear } from './ops/linear.ts';
 
 /**
@@ -69,7 +66,7 @@ export class GPT2 implements CausalLM {
     switch (a) {
       case 'gelu_new':
       case 'gelu_pytorch_tanh':
-        return geluTanh(x);
+        return nn.geluTanh(x);
       case 'relu':
         return x.relu();
       default:
@@ -89,7 +86,7 @@ export class GPT2 implements CausalLM {
       throw new Error(`GPT2.forward: positions ${offset}..${offset + T - 1} exceed n_positions (${c.n_positions}); shorten the input or generate fewer tokens`);
     }
     const seed = opts.dropoutSeed;
-    const drop = (x: Tensor, p: number, site: number) => (seed === undefined ? x : dropout(x, p, siteSeed(seed, site)));
+    const drop = (x: Tensor, p: number, site: number) => (seed === undefined ? x : nn.dropout(x, p, siteSeed(seed, site)));
 
     const pos = this.p('transformer.wpe.weight').slice(0, offset, offset + T); // [T, C]
     let x = embedding(this.p('transformer.wte.weight'), ids).add(pos); // [B, T, C]
@@ -97,7 +94,7 @@ export class GPT2 implements CausalLM {
     for (let i = 0; i < c.n_layer; i++) {
       const p = `transformer.h.${i}.`;
       // Attention block.
-      const h = layerNorm(x, this.p(p + 'ln_1.weight'), this.p(p + 'ln_1.bias'), c.layer_norm_epsilon); // [B, T, C]
+      const h = nn.layerNorm(x, this.p(p + 'ln_1.weight'), this.p(p + 'ln_1.bias'), c.layer_norm_epsilon); // [B, T, C]
       const qkv = conv1d(h, this.p(p + 'attn.c_attn.weight'), this.p(p + 'attn.c_attn.bias')).reshape([B, T, 3, H, D]); // [B, T, 3, H, D]
       const split = (j: number) => qkv.slice(2, j, j + 1).reshape([B, T, H, D]).permute([0, 2, 1, 3]); // [B, H, T, D]
       let k = split(1);
@@ -113,12 +110,12 @@ export class GPT2 implements CausalLM {
       const a = conv1d(merged, this.p(p + 'attn.c_proj.weight'), this.p(p + 'attn.c_proj.bias')); // [B, T, C]
       x = x.add(drop(a, c.resid_pdrop, 2 + 3 * i));
       // MLP block.
-      const h2 = layerNorm(x, this.p(p + 'ln_2.weight'), this.p(p + 'ln_2.bias'), c.layer_norm_epsilon); // [B, T, C]
+      const h2 = nn.layerNorm(x, this.p(p + 'ln_2.weight'), this.p(p + 'ln_2.bias'), c.layer_norm_epsilon); // [B, T, C]
       const f = this.act(conv1d(h2, this.p(p + 'mlp.c_fc.weight'), this.p(p + 'mlp.c_fc.bias'))); // [B, T, I]
       const m = conv1d(f, this.p(p + 'mlp.c_proj.weight'), this.p(p + 'mlp.c_proj.bias')); // [B, T, C]
       x = x.add(drop(m, c.resid_pdrop, 3 + 3 * i));
     }
-    return layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.layer_norm_epsilon); // [B, T, C]
+    return nn.layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.layer_norm_epsilon); // [B, T, C]
   }
 
   logits(hidden: Tensor): Tensor {

@@ -28,13 +28,7 @@ export { Llama } from './llama.ts';
 export { GPT2 } from './gpt2.ts';
 export { createModel, countParameters } from './create.ts';
 export { KVCache } from './kv-cache.ts';
-export { rmsNorm } from './ops/rms-norm.ts';
-export { layerNorm } from './ops/layer-norm.ts';
-export { applyRotary, rotateHalf, rotaryTables } from './ops/rotary.ts';
 export { causalAttention, causalMask, type AttentionOptions } from './ops/attention.ts';
-export { geluTanh } from './ops/gelu-tanh.ts';
-export { silu, swiglu } from './ops/swiglu.ts';
-export { dropout } from './ops/dropout.ts';
 export { embedding } from './ops/embedding.ts';
 export { linear, conv1d } from './ops/linear.ts';
 export {

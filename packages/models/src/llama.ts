@@ -1,13 +1,10 @@
-import { keep, type Tensor } from '@kdgpu/tensor';
+import { keep, nn, type Tensor } from '@kdgpu/tensor';
 import type { LlamaConfig } from './config.ts';
 import { KVCache } from './kv-cache.ts';
 import { type BuildOptions, type CausalLM, checkIds, chunked, type ForwardOptions, makeParam, siteSeed } from './model.ts';
 import { causalAttention } from './ops/attention.ts';
 import { embedding } from './ops/embedding.ts';
 import { linear } from './ops/linear.ts';
-import { rmsNorm } from './ops/rms-norm.ts';
-import { applyRotary, rotaryTables } from './ops/rotary.ts';
-import { swiglu } from './ops/swiglu.ts';
 
 /**
  * LLaMA as transformers' LlamaForCausalLM: token embedding, pre-RMSNorm decoder layers with
@@ -56,18 +53,21 @@ export class Llama implements CausalLM {
     return this.params.get(name)!;
   }
 
-  /** cos, sin [T, D] for positions offset .. offset+T-1 (a view of a table kept for max_position_embeddings). */
+  /**
+   * cos/sin tables [P, D/2] covering positions 0 .. offset+T-1 (nn.applyRotary reads the rows
+   * from `offset`): one kept for max_position_embeddings, or a larger one for this call only.
+   */
   private rotary(offset: number, T: number): { cos: Tensor; sin: Tensor } {
     const c = this.config;
     if (offset + T > c.max_position_embeddings) {
-      // Past the table (HF extends dynamically too): compute just these rows; the caller's scope frees them.
-      return rotaryTables(c.head_dim, c.rope_theta, offset, T);
+      // Past the table (HF extends dynamically too): build one just long enough; the caller's scope frees it.
+      return nn.rotaryTables(c.head_dim, offset + T, c.rope_theta);
     }
     if (!this.rope) {
-      const t = rotaryTables(c.head_dim, c.rope_theta, 0, c.max_position_embeddings);
+      const t = nn.rotaryTables(c.head_dim, c.max_position_embeddings, c.rope_theta);
       this.rope = { cos: keep(t.cos), sin: keep(t.sin) };
     }
-    return { cos: this.rope.cos.slice(0, offset, offset + T), sin: this.rope.sin.slice(0, offset, offset + T) };
+    return this.rope;
   }
 
   hiddenStates(ids: Tensor, opts: ForwardOptions = {}): Tensor {
@@ -80,18 +80,18 @@ export class Llama implements CausalLM {
     const offset = opts.positionOffset ?? cache?.length ?? 0;
     const seed = opts.dropoutSeed;
     const attnDrop = seed !== undefined && c.attention_dropout > 0 ? c.attention_dropout : 0;
-    const { cos, sin } = this.rotary(offset, T); // [T, D]
+    const { cos, sin } = this.rotary(offset, T); // [P, D/2]
 
     let x = embedding(this.p('model.embed_tokens.weight'), ids, c.pad_token_id); // [B, T, C]
     for (let i = 0; i < c.num_hidden_layers; i++) {
       const p = `model.layers.${i}.`;
       // Self-attention block.
-      const h = rmsNorm(x, this.p(p + 'input_layernorm.weight'), c.rms_norm_eps); // [B, T, C]
+      const h = nn.rmsNorm(x, this.p(p + 'input_layernorm.weight'), c.rms_norm_eps); // [B, T, C]
       const q = linear(h, this.p(p + 'self_attn.q_proj.weight')).reshape([B, T, H, D]).permute([0, 2, 1, 3]); // [B, H, T, D]
       let k = linear(h, this.p(p + 'self_attn.k_proj.weight')).reshape([B, T, Hkv, D]).permute([0, 2, 1, 3]); // [B, Hkv, T, D]
       let v = linear(h, this.p(p + 'self_attn.v_proj.weight')).reshape([B, T, Hkv, D]).permute([0, 2, 1, 3]); // [B, Hkv, T, D]
-      const qr = applyRotary(q, cos, sin); // [B, H, T, D]
-      k = applyRotary(k, cos, sin); // [B, Hkv, T, D]
+      const qr = nn.applyRotary(q, cos, sin, offset); // [B, H, T, D]
+      k = nn.applyRotary(k, cos, sin, offset); // [B, Hkv, T, D]
       if (cache) ({ k, v } = cache.update(i, k, v)); // [B, Hkv, S, D]
       const y = causalAttention(qr, k, v, {
         scale: 1 / Math.sqrt(D),
@@ -100,12 +100,12 @@ export class Llama implements CausalLM {
       const merged = y.permute([0, 2, 1, 3]).reshape([B, T, H * D]); // [B, T, H*D]
       x = x.add(linear(merged, this.p(p + 'self_attn.o_proj.weight'))); // [B, T, C]
       // MLP block.
-      const h2 = rmsNorm(x, this.p(p + 'post_attention_layernorm.weight'), c.rms_norm_eps); // [B, T, C]
+      const h2 = nn.rmsNorm(x, this.p(p + 'post_attention_layernorm.weight'), c.rms_norm_eps); // [B, T, C]
       const gate = linear(h2, this.p(p + 'mlp.gate_proj.weight')); // [B, T, I]
       const up = linear(h2, this.p(p + 'mlp.up_proj.weight')); // [B, T, I]
-      x = x.add(linear(swiglu(gate, up), this.p(p + 'mlp.down_proj.weight'))); // [B, T, C]
+      x = x.add(linear(nn.swiglu(gate, up), this.p(p + 'mlp.down_proj.weight'))); // [B, T, C]
     }
-    return rmsNorm(x, this.p('model.norm.weight'), c.rms_norm_eps); // [B, T, C]
+    return nn.rmsNorm(x, this.p('model.norm.weight'), c.rms_norm_eps); // [B, T, C]
   }
 
   logits(hidden: Tensor): Tensor {

@@ -1,5 +1,4 @@
-import { tensor, type Tensor } from '@kdgpu/tensor';
-import { dropout } from './dropout.ts';
+import { nn, tensor, type Tensor } from '@kdgpu/tensor';
 
 /** Options of `causalAttention`. */
 export interface AttentionOptions {
@@ -28,6 +27,8 @@ export function causalMask(T: number, S: number): Tensor {
  * values are never copied per head. Composed from primitives; a fused kernel may replace it.
  */
 export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
+  // The fused kernel has no attention dropout; training with attn_pdrop takes the composed path.
+  if (!opts.dropout) return nn.causalAttention(q, k, v, opts.scale);
   const [B, H, T, D] = q.shape;
   const [, Hkv, S] = k.shape;
   const rep = H / Hkv;
@@ -36,7 +37,7 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: Attention
   // A single new query may attend to every cached key: no mask needed.
   if (T > 1) att = att.add(causalMask(T, S));
   att = att.softmax(-1);
-  if (opts.dropout) att = dropout(att, opts.dropout.p, opts.dropout.seed);
+  att = nn.dropout(att, opts.dropout.p, opts.dropout.seed);
   const y = att.reshape([B, Hkv, rep * T, S]).matmul(v); // [B, Hkv, rep*T, D]
   return y.reshape([B, H, T, D]);
 }

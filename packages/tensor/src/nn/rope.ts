@@ -21,8 +21,9 @@ export function rotaryTables(headDim: number, maxPositions: number, theta = 1000
   const cos = new Float32Array(maxPositions * half);
   const sin = new Float32Array(maxPositions * half);
   for (let i = 0; i < half; i++) {
-    // HF: inv_freq = 1 / theta^(arange(0, D, 2) / D) in float32; positions * inv_freq in float32.
-    const invFreq = Math.fround(1 / Math.pow(theta, (2 * i) / headDim));
+    // HF: inv_freq = 1.0 / (base ** (arange(0, D, 2).float() / D)), each step in float32;
+    // then positions * inv_freq in float32.
+    const invFreq = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
     for (let p = 0; p < maxPositions; p++) {
       const a = Math.fround(p * invFreq);
       cos[p * half + i] = Math.cos(a);
