@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { init, noGrad, tensor } from '@kdgpu/tensor';
 import { createLoss, lossNames, lossOptionKeys, type LossName } from '@kdgpu/losses';
-import { type CausalLM, createModel, tinyLlama, tinyGPT2 } from '@kdgpu/models';
+import { type CausalLM, createModel, tinyLlama } from '@kdgpu/models';
 import { trainBpe } from '@kdgpu/tokenizer';
 import { validateConfig, train, type TrainConfig, type TokenArray } from '../src/index.ts';
 
@@ -56,12 +56,14 @@ let teacher: CausalLM | null = null;
 async function trainedTeacher() {
   if (teacher) return teacher;
   const { train: tr, dev, vocab } = await corpus();
-  teacher = createModel(tinyGPT2({ vocab_size: vocab, n_positions: 64 }), { seed: 1 });
-  const c = config({ model: { type: 'gpt2' }, train: { maxSteps: 150, logEvery: 50, evalEvery: 0 }, optimizer: { lr: 1e-2 } });
+  teacher = createModel(tinyLlama({ vocab_size: vocab, max_position_embeddings: 64, hidden_size: 64, intermediate_size: 128 }), { seed: 1 });
+  const c = config({ train: { maxSteps: 150, logEvery: 50, evalEvery: 0 }, optimizer: { lr: 1e-2 }, schedule: { type: 'cosine', warmupSteps: 10 } });
   const s = await train({ model: teacher, trainTokens: tr, evalTokens: dev, config: c });
   return Object.assign(teacher, { summary: s });
 }
 
+// "Well below": at least 0.5 nats under the unigram entropy, i.e. validation perplexity at most
+// 60% of what a model that ignores context can reach.
 test('a tiny teacher learns: validation loss falls well below the unigram entropy', async () => {
   await init();
   const { train: tr, vocab } = await corpus();
@@ -69,7 +71,7 @@ test('a tiny teacher learns: validation loss falls well below the unigram entrop
   const h = unigramEntropy(tr, vocab);
   const val = t.summary.lastEval!.loss;
   assert.ok(Number.isFinite(val));
-  assert.ok(val < 0.85 * h, `validation loss ${val.toFixed(3)} vs unigram entropy ${h.toFixed(3)} nats`);
+  assert.ok(val < h - 0.5, `validation loss ${val.toFixed(3)} vs unigram entropy ${h.toFixed(3)} nats`);
   assert.ok(t.summary.logged[0].loss > t.summary.logged.at(-1)!.loss, 'training loss fell');
 });
 
