@@ -37,7 +37,7 @@ function run(args: string[]) {
 }
 
 const losses = (name: string) =>
-  readFileSync(join(work, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.split === 'train').map((r) => [r.step, r.loss]);
+  readFileSync(join(work, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.split === 'train').map((r): [number, number] => [r.step, r.loss]);
 
 test('kdgpu train writes checkpoints, metrics, tokenizer and the final model', () => {
   const r = run(['train', cfg('plain'), '--quiet']);
