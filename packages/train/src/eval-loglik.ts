@@ -75,6 +75,10 @@ export function prefixTokenId(config: ModelConfig, bosId?: number): number {
   if (id === null || id === undefined) {
     throw new Error('scoreContinuations: an empty context needs a prefix token, but the config has neither bos_token_id nor eos_token_id; pass opts.bosId');
   }
+  if (!Number.isInteger(id) || id < 0 || id >= config.vocab_size) {
+    // e.g. GPT-2's default 50256 with a small trained vocabulary: every score would be NaN.
+    throw new Error(`scoreContinuations: prefix token ${id} is outside the vocabulary (${config.vocab_size}); set bos_token_id in the model config or pass opts.bosId`);
+  }
   return id;
 }
 

@@ -22,6 +22,7 @@ export interface QueryItem {
 
 /** Scores of one query. */
 export interface QueryItemResult {
+  id?: string;
   query: string;
   keyword: string;
   reference: string;
@@ -101,7 +102,7 @@ export function inputEmbeddings(model: CausalLM): Tensor {
  * call. This stands in for the card's unnamed "word embeddings", so numbers are comparable between
  * models of this project only when they share the tokenizer, and not with the card's.
  */
-export function modelEmbedder(model: CausalLM, tok: EvalTokenizer): TextEmbedder {
+export function modelEmbedder(model: CausalLM, tok: EvalTokenizer): (texts: readonly string[]) => Promise<Float64Array[]> {
   return async (texts) => {
     const emb = inputEmbeddings(model);
     const [V, C] = emb.shape as [number, number];
@@ -140,6 +141,7 @@ export async function scoreResponses(items: readonly QueryItem[], continuations:
   const compared = items.map((it, i) => (opts.includeQuery ? it.query + continuations[i]! : continuations[i]!));
   const vecs = await embed([...compared, ...items.map((it) => it.reference)]);
   const results = items.map((it, i): QueryItemResult => ({
+    ...(it.id !== undefined ? { id: it.id } : {}),
     query: it.query,
     keyword: it.keyword,
     reference: it.reference,

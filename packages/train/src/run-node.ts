@@ -126,10 +126,16 @@ export async function resolveTokenizer(c: TrainConfig, runDir: string, trainFile
 }
 
 /** Builds the student from `model.preset` / `model.config`, with the tokenizer's vocabulary size. */
-export function buildModel(c: TrainConfig, vocabSize: number): CausalLM {
+export function buildModel(c: TrainConfig, vocabSize: number, special: { bos?: number; eos?: number; pad?: number } = {}): CausalLM {
   const presets = models as unknown as Record<string, (f?: Record<string, unknown>) => ModelConfig>;
   let config: ModelConfig;
-  const fields = { vocab_size: vocabSize, ...(c.model.config ?? {}) };
+  // The tokenizer's special tokens (not the architecture's defaults, e.g. GPT-2's 50256, which
+  // would be outside a small vocabulary); the config may still override them.
+  const ids: Record<string, number> = {};
+  if (special.bos !== undefined) ids.bos_token_id = special.bos;
+  if (special.eos !== undefined) ids.eos_token_id = special.eos;
+  if (special.pad !== undefined) ids.pad_token_id = special.pad;
+  const fields = { vocab_size: vocabSize, ...ids, ...(c.model.config ?? {}) };
   if (c.model.preset) {
     const p = presets[c.model.preset];
     if (typeof p !== 'function' || !/^(babyLlama58M|llama360M|gpt2_705M|distilLlama80M|tinyLlama|tinyGPT2|demoLlama)$/.test(c.model.preset)) {
@@ -207,7 +213,7 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
     resume = { state: ck.meta.state, optimizer: ck.optimizer };
     say(`resuming from ${latest} (step ${ck.meta.state.step})`);
   } else {
-    model = buildModel(c, tok.vocabSize);
+    model = buildModel(c, tok.vocabSize, { bos: tok.tokenToId('<s>'), eos: tok.tokenToId('</s>'), pad: tok.tokenToId('<pad>') });
   }
   say(`model: ${model.config.model_type}, ${model.numParameters().toLocaleString('en-US')} parameters`);
   const distill = await buildDistill(c, model, trainTokens);
