@@ -1,0 +1,49 @@
+/**
+ * Every example script runs to the end in its smoke preset, under the runtime running this test
+ * (so `npm test` covers Node and Deno): the Baby Llama recipe, DistilLlama-style distillation,
+ * the loss sweep.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
+
+function runExample(script: string, extra: string[] = []) {
+  const out = mkdtempSync(join(tmpdir(), 'kdgpu-example-'));
+  const cmd = isDeno ? 'npx' : process.execPath;
+  const argv = isDeno
+    ? ['--no-install', 'deno', 'run', '-A', '--node-modules-dir=manual', `examples/${script}`, '--preset', 'smoke', '--out', out, ...extra]
+    : ['--import', 'tsx', `examples/${script}`, '--preset', 'smoke', '--out', out, ...extra];
+  const r = spawnSync(cmd, argv, { cwd: root, encoding: 'utf8', timeout: 600_000, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+  assert.equal(r.status, 0, `${script} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  return { out, stdout: r.stdout };
+}
+
+test('examples/baby-llama.ts (smoke): four models trained and evaluated, table, JSON and plot', () => {
+  const { out, stdout } = runExample('baby-llama.ts');
+  assert.match(stdout, /\| student-distilled \|/);
+  assert.match(stdout, /The distilled student (beat|did not beat) the student trained without distillation/);
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  assert.equal(results.table.length, 4);
+  for (const row of results.table) assert.ok(Number.isFinite(row['val loss']), JSON.stringify(row));
+  assert.ok(existsSync(join(out, 'loss.svg')));
+});
+
+test('examples/distil-llama.ts (smoke): teacher and student evaluated', () => {
+  const { stdout } = runExample('distil-llama.ts');
+  assert.match(stdout, /\| teacher \|/);
+  assert.match(stdout, /\| student \|/);
+});
+
+test('examples/loss-sweep.ts (smoke): every divergence of the sweep', () => {
+  const { out } = runExample('loss-sweep.ts');
+  const sweep = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
+  assert.equal(sweep.rows.length, 9);
+  for (const r of sweep.rows) assert.ok(Number.isFinite(r.valLoss), JSON.stringify(r));
+});
