@@ -8,8 +8,8 @@
  *   logits            precompute offline teacher logits for a config's training data
  *   plot              SVG of the loss curves in a metrics.jsonl
  */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { adapterName, init, KdgpuError } from '@kdgpu/tensor';
 import { generate } from '@kdgpu/models';
 import { loadModel } from '@kdgpu/models/node';
@@ -18,6 +18,10 @@ import { fromFile as loadTokenizer, save as saveTokenizer, trainBpeFromFiles } f
 import { evalBatches } from './blocks.ts';
 import { applyOverrides, validateConfig } from './config.ts';
 import { evaluateLM } from './evaluate.ts';
+import { evaluateMinimalPairs, parseMinimalPairs } from './eval-minimal-pairs.ts';
+import { evaluateMultipleChoice, parseMultipleChoice } from './eval-multiple-choice.ts';
+import { evaluateQueries, parseQueries } from './eval-queries.ts';
+import { modelScorer } from './eval-loglik.ts';
 import { readMetricsFile } from './metrics-node.ts';
 import { writeOfflineLogits } from './offline-logits-node.ts';
 import { plotLossCurves } from './plot.ts';
@@ -48,8 +52,15 @@ Ctrl-C saves a checkpoint and exits.`,
   distill: `usage: kdgpu distill CONFIG.json [key.sub=value ...] [--resume] [--quiet]
 As train, with the config's distill section (loss, kdRatio, temperature, ensemble) and teachers
 (saved model directories) or offlineLogits (from kdgpu logits).`,
-  eval: `usage: kdgpu eval --model DIR --tokenizer tokenizer.json [--block-size 128] [--batch-size 16] FILE...
-Mean next-token cross-entropy (nats) and perplexity on the files' tokens, in blocks.`,
+  eval: `usage: kdgpu eval --model DIR --tokenizer tokenizer.json [--block-size 128] [--batch-size 16] [FILE...]
+                  [--minimal-pairs FILE.jsonl|DIR[,...]] [--multiple-choice FILE.jsonl] [--queries FILE.jsonl]
+Perplexity: mean next-token cross-entropy (nats) on the text FILEs' tokens, in blocks.
+Minimal pairs (BLiMP {sentence_good, sentence_bad} JSONL; a directory means every *.jsonl in it):
+  accuracy per file and the mean, scored as lm-evaluation-harness does.
+Multiple choice ({context, choices, gold} JSONL): acc and acc_norm.
+Queries ({query, keyword, reference} JSONL, DistilLlama's metrics): keyword match, ROUGE-L F,
+  cosine of bag-of-embedding vectors (the model's own input embeddings).
+Prints one JSON object.`,
   generate: `usage: kdgpu generate --model DIR --tokenizer tokenizer.json --prompt TEXT [--max-new-tokens 50]
                       [--temperature 0.8] [--top-k 0] [--top-p 1] [--seed 0]
 Temperature 0 is greedy. Tokens stream as they are generated (KV cache).`,
@@ -144,10 +155,36 @@ export async function main(argv: string[]): Promise<number> {
       const model = await loadModel(need(args, 'model', cmd));
       const tok = loadTokenizer(need(args, 'tokenizer', cmd));
       const T = num(args, 'block-size', 128);
-      const parts = await Promise.all(args.positional.map(async (f) => tok.encode(await readFile(f, 'utf8'), { addSpecialTokens: false }).ids));
-      const ids = Int32Array.from(parts.flat());
-      const r = await evaluateLM(model, evalBatches(ids, { blockSize: T, batchSize: num(args, 'batch-size', 16) }));
-      console.log(JSON.stringify({ model: need(args, 'model', cmd), adapter: adapterName(), ...r }));
+      const report: Record<string, unknown> = { model: need(args, 'model', cmd), adapter: adapterName() };
+      if (args.positional.length) {
+        const parts = await Promise.all(args.positional.map(async (f) => tok.encode(await readFile(f, 'utf8'), { addSpecialTokens: false }).ids));
+        const ids = Int32Array.from(parts.flat());
+        report.perplexity = await evaluateLM(model, evalBatches(ids, { blockSize: T, batchSize: num(args, 'batch-size', 16) }));
+      }
+      const scorer = modelScorer(model, tok, { batchSize: num(args, 'batch-size', 16) });
+      const mpArg = args.flags.get('minimal-pairs');
+      if (typeof mpArg === 'string') {
+        const files: string[] = [];
+        for (const p of mpArg.split(',')) {
+          if ((await stat(p)).isDirectory()) files.push(...(await readdir(p)).filter((n) => n.endsWith('.jsonl')).sort().map((n) => join(p, n)));
+          else files.push(p);
+        }
+        const pairs = (await Promise.all(files.map(async (f) => parseMinimalPairs(await readFile(f, 'utf8'), f, basename(f, '.jsonl'))))).flat();
+        const r = await evaluateMinimalPairs(scorer, pairs);
+        report.minimalPairs = { mean: r.mean, accuracy: r.accuracy, n: r.n, groups: r.groups };
+      }
+      const mcArg = args.flags.get('multiple-choice');
+      if (typeof mcArg === 'string') {
+        const r = await evaluateMultipleChoice(scorer, parseMultipleChoice(await readFile(mcArg, 'utf8'), mcArg));
+        report.multipleChoice = { acc: r.acc, accNorm: r.accNorm, n: r.n };
+      }
+      const qArg = args.flags.get('queries');
+      if (typeof qArg === 'string') {
+        const r = await evaluateQueries(model, tok, parseQueries(await readFile(qArg, 'utf8'), qArg), { eosTokenId: tok.tokenToId('</s>') });
+        report.queries = { exactMatch: r.em, rougeL: r.rougeL, cosine: r.cosine, n: r.n };
+      }
+      if (Object.keys(report).length === 2) throw new KdgpuError('eval: nothing to evaluate: give text files and/or --minimal-pairs, --multiple-choice, --queries');
+      console.log(JSON.stringify(report, null, 2));
       model.dispose();
       return 0;
     }
