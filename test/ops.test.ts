@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BINARY, cat, init, REDUCE, scatterAdd, type Tensor, tensor, tidy, UNARY, where,
-  arange, full, ones, rand, randn, zeros,
+  arange, full, ones, rand, randn, sort, zeros,
 } from '@kdgpu/tensor';
 import * as R from './helpers/ref.ts';
 import type { Nd } from './helpers/ref.ts';
@@ -175,11 +175,25 @@ rows.push({
 });
 rows.push({ name: 'cast', inputs: [U([2, 3], -3, 3)], gpu: (x) => x.cast('i32').cast('f32'), ref: (x) => R.map(Math.trunc, x), grad: false });
 
+// sort: descending and ascending, rows not a power of two, along a middle axis.
+const sortRows = (x: Nd, axisLen: number, desc: boolean) => {
+  const out = R.nd(x.shape);
+  for (let r = 0; r < x.data.length / axisLen; r++) {
+    const row = Array.from(x.data.slice(r * axisLen, (r + 1) * axisLen)).sort((a, b) => (desc ? b - a : a - b));
+    out.data.set(row, r * axisLen);
+  }
+  return out;
+};
+rows.push({ name: 'sort', inputs: [U([3, 7])], gpu: (x) => sort(x).values, ref: (x) => sortRows(x, 7, true) });
+rows.push({ name: 'sort', inputs: [U([2, 5])], gpu: (x) => sort(x, { descending: false }).values, ref: (x) => sortRows(x, 5, false) });
+rows.push({ name: 'sort', inputs: [U([4, 3])], gpu: (x) => sort(x, { axis: 0 }).values.transpose().contiguous(), ref: (x) => sortRows(R.permute(x, [1, 0]), 4, true) });
+rows.push({ name: 'sort', inputs: [U([1, 40])], gpu: (x) => sort(x).indices.cast('f32'), ref: (x) => R.nd([1, 40], Array.from(x.data).map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).map((p) => p[1])), grad: false });
+
 const COVERED_ELSEWHERE = ['rand', 'randn', 'zeros', 'ones', 'full', 'arange'];
 const REQUIRED = [
   ...Object.keys(UNARY), ...Object.keys(BINARY), ...Object.keys(REDUCE),
   'argmax', 'where', 'mean', 'logsumexp', 'softmax', 'logSoftmax', 'matmul',
-  'reshape', 'permute', 'transpose', 'expand', 'slice', 'contiguous', 'cat', 'gather', 'indexSelect', 'scatterAdd', 'cast',
+  'reshape', 'permute', 'transpose', 'expand', 'slice', 'contiguous', 'cat', 'gather', 'indexSelect', 'scatterAdd', 'cast', 'sort',
 ];
 
 test('the op table covers every primitive and listed op', () => {

@@ -40,3 +40,4 @@ export * as nn from './nn/index.ts';
 export { tuneMatmul } from './ops/matmul-tune.ts';
 export { matmulVariant, setMatmulVariant } from './ops/matmul.ts';
 export { CANDIDATES as MATMUL_CANDIDATES, type MatmulVariant } from './ops/matmul-kernels.ts';
+export { sort } from './ops/sort.ts';
