@@ -66,7 +66,12 @@ export interface TrainConfig {
     config?: Record<string, unknown>;
   };
   /** Teacher checkpoints; `weight` scales each in the ensemble (default 1). Default []. */
-  teachers: { path: string; weight: number }[];
+  /**
+   * Teacher checkpoints; `weight` scales each in the ensemble (default 1); `tokenizer` is the
+   * teacher's tokenizer.json (default: one beside the model directory or in its parent), used to
+   * check vocabularies and, for cross-tokenizer losses, to tokenize the text for the teacher.
+   */
+  teachers: { path: string; weight: number; tokenizer?: string }[];
   /** Distillation; absent = plain language-model training. */
   distill?: {
     /** A loss name from @kdgpu/losses' registry. Default "forwardKL". */
@@ -189,7 +194,7 @@ export const trainConfigSchema: Json = {
     }, { required: ['type'] }),
     teachers: {
       type: 'array',
-      items: obj({ path: str(), weight: { type: 'number', exclusiveMinimum: 0, default: 1 } }, { required: ['path'] }),
+      items: obj({ path: str(), weight: { type: 'number', exclusiveMinimum: 0, default: 1 }, tokenizer: str() }, { required: ['path'] }),
       default: [],
     },
     distill: obj({

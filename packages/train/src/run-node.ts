@@ -4,17 +4,18 @@
  * teachers, train with checkpoints and metrics, and save the final and best models. The CLI's
  * `train` and `distill` commands are this function.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
-import { adapterName, init, KdgpuError } from '@kdgpu/tensor';
-import { createLoss, lossOptionKeys, type LossName, lossNames } from '@kdgpu/losses';
+import { basename, dirname, join, resolve } from 'node:path';
+import { adapterName, init, KdgpuError, type Tensor } from '@kdgpu/tensor';
+import { createLoss, lossOptionKeys, type LossName, lossNames, type TeacherInput, universalLogitDistillation } from '@kdgpu/losses';
 import * as models from '@kdgpu/models';
 import { type CausalLM, createModel, type ModelConfig } from '@kdgpu/models';
 import { loadModel, saveModel } from '@kdgpu/models/node';
 import { babyLlamaTokenizerOptions, type Tokenizer } from '@kdgpu/tokenizer';
 import { fromFile as loadTokenizer, save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
 import { writeJsonAtomic } from './atomic-node.ts';
-import type { TokenArray } from './blocks.ts';
+import type { Batch, TokenArray } from './blocks.ts';
 import { findCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-node.ts';
 import { cleanerFor, sourceOf } from './clean.ts';
 import type { TrainConfig } from './config.ts';
@@ -149,11 +150,65 @@ export function buildModel(c: TrainConfig, vocabSize: number, special: { bos?: n
   return createModel(config, { seed: c.run.seed });
 }
 
-/** The distillation objective from the config (teachers loaded, vocabularies checked). */
-export async function buildDistill(c: TrainConfig, student: CausalLM, trainTokens: TokenArray): Promise<{ part: DistillPart; teachers: CausalLM[] } | null> {
+/** Losses that compare distributions over different vocabularies (cross-tokenizer distillation). */
+export const CROSS_TOKENIZER_LOSSES = ['uld'] as const;
+
+/** Whether two tokenizers map text to the same ids (same vocabulary, merges and added tokens). */
+export function sameTokenizer(a: Tokenizer, b: Tokenizer): boolean {
+  const key = (t: Tokenizer) => {
+    const j = JSON.parse(t.serialize(false));
+    return JSON.stringify([j.model?.vocab, j.model?.merges, j.added_tokens?.map((x: { id: number; content: string }) => [x.id, x.content]), j.normalizer, j.pre_tokenizer]);
+  };
+  return key(a) === key(b);
+}
+
+/** The teacher's tokenizer: `teachers[i].tokenizer`, or a tokenizer.json beside or above the model directory. */
+function teacherTokenizer(t: TrainConfig['teachers'][number]): Tokenizer | null {
+  const candidates = t.tokenizer ? [t.tokenizer] : [join(t.path, 'tokenizer.json'), join(dirname(t.path), 'tokenizer.json')];
+  for (const c of candidates) {
+    if (existsSync(c)) return loadTokenizer(c);
+  }
+  if (t.tokenizer) throw new KdgpuError(`teachers: tokenizer ${t.tokenizer} not found`);
+  return null;
+}
+
+/**
+ * The distillation objective from the config: teachers loaded and their vocabularies checked
+ * against the student's. Same tokenizer and vocabulary: plain. Same tokenizer but padded rows
+ * (e.g. 152064 vs 151936 for one tokenizer): the KD loss runs over the shared ids and the dropped
+ * rows are reported. Different tokenizers: refused for a same-vocabulary loss (before any step);
+ * with a cross-tokenizer loss (`uld`), the teacher reads the same text tokenized its own way.
+ */
+export async function buildDistill(c: TrainConfig, student: CausalLM, trainTokens: TokenArray, studentTok?: Tokenizer, say: (s: string) => void = () => {}): Promise<{ part: DistillPart; teachers: CausalLM[] } | null> {
   if (!c.distill) return null;
   const d = c.distill;
-  if (!lossNames().includes(d.loss as LossName)) throw new KdgpuError(`distill.loss: unknown loss "${d.loss}"; known: ${lossNames().join(', ')}`);
+  const cross = (CROSS_TOKENIZER_LOSSES as readonly string[]).includes(d.loss);
+  if (!cross && !lossNames().includes(d.loss as LossName)) {
+    throw new KdgpuError(`distill.loss: unknown loss "${d.loss}"; known: ${[...lossNames(), ...CROSS_TOKENIZER_LOSSES].join(', ')}`);
+  }
+  const reduction = ((d.lossOptions.reduction as string | undefined) ?? 'mean') as DistillPart['reduction'];
+  if (cross) {
+    if (c.teachers.length !== 1 || c.offlineLogits) throw new KdgpuError('distill.loss "uld": cross-tokenizer distillation takes exactly one teacher (no offline logits)');
+    if (!studentTok) throw new KdgpuError('distill.loss "uld": the student tokenizer is needed');
+    const tt = teacherTokenizer(c.teachers[0]);
+    if (!tt) throw new KdgpuError(`distill.loss "uld": the teacher's tokenizer is needed to tokenize the text its way; set teachers.0.tokenizer (none found beside ${c.teachers[0].path})`);
+    const m = await loadModel(c.teachers[0].path);
+    const maxPos = m.config.model_type === 'llama' ? m.config.max_position_embeddings : m.config.n_positions;
+    const opts = { temperature: d.temperature, ...d.lossOptions } as Record<string, unknown>;
+    const loss = (s: Tensor, t: TeacherInput, labels: Tensor | null) => universalLogitDistillation(s, t as Tensor, labels, opts);
+    // The same text for the teacher: each student row decoded, then encoded with the teacher's
+    // tokenizer; rows truncated to the shortest (positions are compared up to the shorter side).
+    const retokenize = (batch: Batch) => {
+      const [B, T] = batch.shape;
+      const rows = Array.from({ length: B }, (_, r) => tt.encode(studentTok.decode(Array.from(batch.ids.subarray(r * T, (r + 1) * T))), { addSpecialTokens: false }).ids);
+      const n = Math.max(1, Math.min(maxPos, ...rows.map((x) => x.length)));
+      const ids = new Int32Array(B * n);
+      rows.forEach((x, r) => ids.set(x.slice(0, n), r * n));
+      return { ids, shape: [B, n] as [number, number] };
+    };
+    say(`distillation across tokenizers (ULD): teacher vocabulary ${m.config.vocab_size}, student ${student.config.vocab_size}`);
+    return { part: { loss, teachers: { kind: 'models', models: [m], retokenize }, reduction }, teachers: [m] };
+  }
   const keys = new Set(lossOptionKeys(d.loss as LossName));
   const extra: Record<string, unknown> = {};
   if (keys.has('temperature')) extra.temperature = d.temperature;
@@ -162,7 +217,6 @@ export async function buildDistill(c: TrainConfig, student: CausalLM, trainToken
     extra.teacherWeights = c.teachers.map((t) => t.weight);
   }
   if (keys.has('chunks')) extra.chunks = d.chunks;
-  const reduction = ((d.lossOptions.reduction as string | undefined) ?? 'mean') as DistillPart['reduction'];
   if (c.offlineLogits) {
     // The stored logits are already truncated (and ensembled): the loss must not truncate again.
     const { topK: _k, topP: _p, ...rest } = { ...extra, ...d.lossOptions } as Record<string, unknown>;
@@ -173,17 +227,34 @@ export async function buildDistill(c: TrainConfig, student: CausalLM, trainToken
   }
   const loss = createLoss(d.loss, { ...extra, ...d.lossOptions });
   const teachers: CausalLM[] = [];
+  let shared: number | undefined;
+  const Vs = student.config.vocab_size;
   for (const t of c.teachers) {
+    const tt = teacherTokenizer(t);
+    const same = tt && studentTok ? sameTokenizer(tt, studentTok) : null;
     const m = await loadModel(t.path);
-    if (m.config.vocab_size !== student.config.vocab_size) {
+    const Vt = m.config.vocab_size;
+    const describe = `teacher ${t.path} (vocabulary ${Vt}${tt ? `, tokenizer of ${tt.vocabSize} tokens` : ', tokenizer unknown'}) and the student (vocabulary ${Vs}${studentTok ? `, tokenizer of ${studentTok.vocabSize} tokens` : ''})`;
+    if (same === false) {
+      m.dispose();
       throw new KdgpuError(
-        `teacher ${t.path} has vocab_size ${m.config.vocab_size} but the student has ${student.config.vocab_size}: ` +
-          'same-vocabulary losses need one tokenizer; use the same tokenizer.json for both (or a cross-tokenizer loss)',
+        `${describe} use different tokenizers: "${d.loss}" compares the two distributions token id by token id, which would train on wrong log-probabilities. ` +
+          'Use a cross-tokenizer loss (distill.loss = "uld", Universal Logit Distillation), or distil from a teacher trained with the student\'s tokenizer.',
       );
+    }
+    if (Vt !== Vs) {
+      if (same === null) {
+        m.dispose();
+        throw new KdgpuError(`${describe} differ in vocabulary size and the tokenizers cannot be compared: set teachers[].tokenizer to the teacher's tokenizer.json (if it is the student's, the padded rows are dropped), or use distill.loss = "uld"`);
+      }
+      const n = Math.min(Vt, Vs);
+      if (shared !== undefined && shared !== n) throw new KdgpuError('teachers: padded vocabularies of different sizes in one ensemble are not supported');
+      shared = n;
+      say(`same tokenizer, padded vocabulary: distilling over the ${n} shared ids, dropping ${Math.abs(Vt - Vs)} ${Vt > Vs ? "teacher" : "student"} rows`);
     }
     teachers.push(m);
   }
-  return { part: { loss, teachers: { kind: 'models', models: teachers }, reduction }, teachers };
+  return { part: { loss, teachers: { kind: 'models', models: teachers }, reduction, sharedVocab: shared }, teachers };
 }
 
 /** Runs training (plain LM, or distillation when `distill` is set) as configured. */
@@ -216,7 +287,7 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
     model = buildModel(c, tok.vocabSize, { bos: tok.tokenToId('<s>'), eos: tok.tokenToId('</s>'), pad: tok.tokenToId('<pad>') });
   }
   say(`model: ${model.config.model_type}, ${model.numParameters().toLocaleString('en-US')} parameters`);
-  const distill = await buildDistill(c, model, trainTokens);
+  const distill = await buildDistill(c, model, trainTokens, tok, say);
   const metrics = openMetricsFile(join(runDir, 'metrics.jsonl'), { truncate: !latest });
   let interrupted = false;
   const onSigint = () => {

@@ -12,7 +12,15 @@ import type { Batch } from './blocks.ts';
 
 /** Where the teacher's logits for a micro-batch come from. */
 export type TeacherSource =
-  | { kind: 'models'; models: CausalLM[] }
+  | {
+      kind: 'models';
+      models: CausalLM[];
+      /**
+       * Cross-tokenizer distillation: the teacher's own token ids for the batch's text ([B, T'],
+       * from decoding the student ids and encoding with the teacher's tokenizer).
+       */
+      retokenize?: (batch: Batch) => { ids: Int32Array; shape: [number, number] };
+    }
   | { kind: 'offline'; logits: (batch: Batch) => Tensor };
 
 /** The distillation part of the objective. */
@@ -21,6 +29,11 @@ export interface DistillPart {
   teachers: TeacherSource;
   /** How the KD loss reduces (decides its token weighting under accumulation). */
   reduction: 'mean' | 'sum' | 'batchmean';
+  /**
+   * Same tokenizer, different vocabulary rows (one model's embedding padded): the KD loss sees
+   * only the first `sharedVocab` logits of both sides. Undefined: the sizes are equal.
+   */
+  sharedVocab?: number;
 }
 
 /** GPU-side running sums between log points, and the non-finite counters. */
@@ -77,8 +90,10 @@ export function trainStep(s: StepInputs): void {
         const ce = nn.crossEntropy(logits.reshape([B * T, V]), labels.reshape([B * T]), { reduction: 'sum' }).div(windowTokens);
         let kd: Tensor | null = null;
         if (s.distill && s.kdRatio > 0) {
+          const shared = s.distill.sharedVocab;
+          const cut = (x: Tensor) => (shared !== undefined && x.shape[x.rank - 1] !== shared ? x.slice(-1, 0, shared) : x);
           const teacher = teacherLogits(s.distill.teachers, ids, batch);
-          const raw = s.distill.loss(logits, teacher, labels);
+          const raw = s.distill.loss(cut(logits), Array.isArray(teacher) ? teacher.map(cut) : cut(teacher as Tensor), labels);
           const w = s.distill.reduction === 'mean' ? validTokens[i] / windowTokens : s.distill.reduction === 'batchmean' ? B / windowRows : 1;
           kd = raw.mul(w);
         }
@@ -125,6 +140,7 @@ function catAll(xs: Tensor[]): Tensor {
 export function teacherLogits(src: TeacherSource, ids: Tensor, batch: Batch): Tensor | Tensor[] {
   return noGrad(() => {
     if (src.kind === 'offline') return src.logits(batch);
-    return src.models.length === 1 ? src.models[0].forward(ids) : src.models.map((m) => m.forward(ids));
+    const input = src.retokenize ? tidy(() => { const r = src.retokenize!(batch); return tensor(r.ids, { shape: r.shape, dtype: 'i32' }); }) : ids;
+    return src.models.length === 1 ? src.models[0].forward(input) : src.models.map((m) => m.forward(input));
   });
 }
