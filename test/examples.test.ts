@@ -47,3 +47,9 @@ test('examples/loss-sweep.ts (smoke): every divergence of the sweep', () => {
   assert.equal(sweep.rows.length, 9);
   for (const r of sweep.rows) assert.ok(Number.isFinite(r.valLoss), JSON.stringify(r));
 });
+
+test('examples/cross-tokenizer.ts (smoke): ULD student and no-KD student across two tokenizers', () => {
+  const { stdout } = runExample('cross-tokenizer.ts');
+  assert.match(stdout, /\| student-uld \|/);
+  assert.match(stdout, /\| student-no-kd \|/);
+});
