@@ -1,0 +1,5 @@
+/** Text files bundled into the page by esbuild's `text` loader (see build.ts). */
+declare module '*.txt' {
+  const text: string;
+  export default text;
+}
