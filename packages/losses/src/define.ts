@@ -1,0 +1,81 @@
+import { type Tensor, tidy } from '@kdgpu/tensor';
+import { runChunked } from './chunk.ts';
+import { maskTokens, reduceTokens, validMask } from './reduce.ts';
+import { teacherLogits } from './teacher.ts';
+import type { CommonOptions, DistillOptions, LossFn, TeacherInput } from './types.ts';
+import { checkCommon, checkDistill, checkInputs } from './validate.ts';
+
+/** What a loss file provides; `defineLoss` adds validation, teacher processing, temperature, chunking and the reduction. */
+export interface LossSpec<O extends CommonOptions> {
+  /** The name in error messages and in the registry. */
+  readonly name: string;
+  /** Whether teacher logits are required (every loss but cross-entropy). */
+  readonly needsTeacher: boolean;
+  /** Whether `temperature` divides the logits (and τ² scales the loss). */
+  readonly usesTemperature: boolean;
+  /** Option keys this loss accepts beyond the shared ones (the registry rejects others). */
+  readonly ownOptions: readonly string[];
+  /** Defaults merged under the caller's options (e.g. nllSoft's top-p/top-k). */
+  readonly defaults?: Partial<O>;
+  /** Checks the loss's own options; throws a KdgpuError naming the bad one. */
+  readonly check?: (o: O) => void;
+  /**
+   * Per-token loss [..., n] of student logits [..., n, V] (already / τ, recording gradients) and the
+   * processed teacher logits (a constant; null when `needsTeacher` is false). Masking, τ² and the
+   * reduction are applied by the caller.
+   */
+  readonly perToken: (student: Tensor, teacher: Tensor | null, labels: Tensor | null, o: O) => Tensor;
+}
+
+/** A loss function carrying its spec (for the registry). */
+export type DefinedLoss<O extends CommonOptions> = LossFn<O> & { readonly spec: LossSpec<O> };
+
+/** Option keys shared by every loss. */
+export const COMMON_OPTIONS = ['ignoreIndex', 'reduction', 'chunks'] as const;
+/** Option keys shared by every loss with a teacher. */
+export const TEACHER_OPTIONS = ['topK', 'topP', 'ensemble', 'teacherWeights'] as const;
+/** Option keys shared by every loss with a temperature. */
+export const TEMPERATURE_OPTIONS = ['temperature', 'teacherTemperature', 'scaleByTemperatureSquared'] as const;
+
+/** The option keys `spec` accepts. */
+export function optionKeys(spec: LossSpec<CommonOptions>): string[] {
+  return [
+    ...COMMON_OPTIONS,
+    ...(spec.needsTeacher ? TEACHER_OPTIONS : []),
+    ...(spec.usesTemperature ? TEMPERATURE_OPTIONS : []),
+    ...spec.ownOptions,
+  ];
+}
+
+/** Turns a per-token definition into a loss `(student, teacher, labels, opts) -> Tensor`. */
+export function defineLoss<O extends CommonOptions>(spec: LossSpec<O>): DefinedLoss<O> {
+  const fn = (student: Tensor, teacher: TeacherInput, labels: Tensor | null, opts?: O): Tensor => {
+    const o = { ...spec.defaults, ...opts } as O;
+    checkCommon(spec.name, o);
+    const teachers = checkInputs(spec.name, student, teacher, labels, spec.needsTeacher);
+    const d = o as DistillOptions;
+    if (spec.needsTeacher) checkDistill(spec.name, d, teachers.length);
+    spec.check?.(o);
+
+    const tau = spec.usesTemperature ? (d.temperature ?? 1) : 1;
+    const scale = spec.usesTemperature && (d.scaleByTemperatureSquared ?? true) ? tau * tau : 1;
+    const teacherOpts: DistillOptions = spec.usesTemperature ? d : { ...d, temperature: 1, teacherTemperature: 1 };
+    const ignoreIndex = o.ignoreIndex ?? -100;
+
+    // One slice of positions: student [..., n, V] -> masked, scaled per-token losses [..., n].
+    const tokensOf = (s: Tensor, ts: readonly Tensor[], ls: Tensor | null): Tensor =>
+      tidy(() => {
+        const t = spec.needsTeacher ? tidy(() => teacherLogits(ts, teacherOpts)) : null;
+        const perToken = spec.perToken(tau === 1 ? s : s.div(tau), t, ls, o);
+        return maskTokens(perToken, validMask(ls, ignoreIndex), scale);
+      });
+
+    return tidy(() => {
+      const positions = student.shape[student.rank - 2];
+      const chunks = Math.min(o.chunks ?? 1, Math.max(1, positions));
+      const tokens = chunks > 1 ? runChunked(tokensOf, student, teachers, labels, chunks) : tokensOf(student, teachers, labels);
+      return reduceTokens(tokens, validMask(labels, ignoreIndex), o.reduction ?? 'mean', student.shape[0]);
+    });
+  };
+  return Object.assign(fn, { spec });
+}
