@@ -153,6 +153,8 @@ rows.push({
   gpu: (a, b) => a.transpose().matmul(b.transpose()),
   ref: (a, b) => R.matmul(R.permute(a, [1, 0]), R.permute(b, [1, 0])),
 });
+rows.push({ name: 'matmul', inputs: [U([3, 1, 5]), U([3, 5, 1])], gpu: (a, b) => a.matmul(b), ref: R.matmul });
+rows.push({ name: 'matmul', inputs: [U([1, 5]), U([2, 5, 1])], gpu: (a, b) => a.matmul(b), ref: R.matmul });
 rows.push({ name: 'matmul', inputs: [U([4]), U([2, 4, 3])], gpu: (a, b) => a.matmul(b), ref: (a, b) => { const y = R.matmul(R.nd([1, 4], a.data), b); return R.nd([2, 3], y.data); } });
 
 // Movement.

@@ -1,4 +1,4 @@
-import { device } from './device.ts';
+import { device, onDevice } from './device.ts';
 import { fmtShape, KdgpuError } from './errors.ts';
 
 /**
@@ -31,6 +31,19 @@ let pooledBytes = 0;
 let peakLiveBytes = 0;
 let liveTensors = 0;
 const destroyListeners: Array<() => void> = [];
+// Buffers of the current device. After a device loss, `getDevice()` makes a new device: buffers of
+// the old one must never be handed out again (using one is a validation error on the new device),
+// so the pools are emptied and old buffers released later are dropped instead of pooled.
+let owned = new WeakSet<GPUBuffer>();
+
+onDevice(() => {
+  free.clear();
+  dirty.clear();
+  dirtyCount = 0;
+  batchOpen = false;
+  pooledBytes = 0;
+  owned = new WeakSet();
+});
 
 const USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
 
@@ -73,6 +86,7 @@ export function acquire(bytes: number, forUpload = false, what?: () => string): 
   } catch (e) {
     throw new KdgpuError(`GPU buffer allocation of ${size} bytes failed${what ? ' for ' + what() : ''}: ${(e as Error).message}`);
   }
+  owned.add(gpu);
   liveBuffers++;
   liveBytes += size;
   peakLiveBytes = Math.max(peakLiveBytes, liveBytes);
@@ -83,6 +97,7 @@ export function acquire(bytes: number, forUpload = false, what?: () => string): 
 export function release(b: Buf): void {
   liveBuffers--;
   liveBytes -= b.size;
+  if (!owned.has(b.gpu)) return; // a buffer of a lost device: gone with it
   pooledBytes += b.size;
   if (batchOpen) {
     push(dirty, b);

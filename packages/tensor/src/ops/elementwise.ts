@@ -34,8 +34,13 @@ export interface BinaryDef {
   /** Comparisons give an f32 0/1 mask and have no gradient. */
   compare: boolean;
   saves: '' | 'ab' | 'aby';
-  /** Gradients before reduction to the operand shapes; `a`/`b` may be scalars. */
-  backward: (a: TensorLike, b: TensorLike, y: Tensor, g: Tensor) => [Tensor | null, Tensor | null];
+  /** Narrows `saves` to what the wanted gradients read (default: all of `saves`). */
+  savesFor?: (need: readonly [boolean, boolean]) => string;
+  /**
+   * Gradients before reduction to the operand shapes; `a`/`b` may be scalars. `need` says which
+   * are wanted: a rule must not compute the other (it would cost a full-size buffer and a pass).
+   */
+  backward: (a: TensorLike, b: TensorLike, y: Tensor, g: Tensor, need: readonly [boolean, boolean]) => [Tensor | null, Tensor | null];
   reference: (a: number, b: number) => number;
 }
 
@@ -78,15 +83,15 @@ const POW_HELPER = `fn kpow(a: f32, b: f32) -> f32 {
 }`;
 
 export const BINARY: { readonly [K in BinaryName]: BinaryDef } = {
-  add: { wgsl: (a, b) => `${a} + ${b}`, int: true, compare: false, saves: '', backward: (_a, _b, _y, g) => [g, g], reference: (a, b) => a + b },
-  sub: { wgsl: (a, b) => `${a} - ${b}`, int: true, compare: false, saves: '', backward: (_a, _b, _y, g) => [g, g.neg()], reference: (a, b) => a - b },
-  mul: { wgsl: (a, b) => `${a} * ${b}`, int: true, compare: false, saves: 'ab', backward: (a, b, _y, g) => [g.mul(b), g.mul(a)], reference: (a, b) => a * b },
+  add: { wgsl: (a, b) => `${a} + ${b}`, int: true, compare: false, saves: '', backward: (_a, _b, _y, g, n) => [n[0] ? g : null, n[1] ? g : null], reference: (a, b) => a + b },
+  sub: { wgsl: (a, b) => `${a} - ${b}`, int: true, compare: false, saves: '', backward: (_a, _b, _y, g, n) => [n[0] ? g : null, n[1] ? g.neg() : null], reference: (a, b) => a - b },
+  mul: { wgsl: (a, b) => `${a} * ${b}`, int: true, compare: false, saves: 'ab', savesFor: (n) => (n[1] ? 'a' : '') + (n[0] ? 'b' : ''), backward: (a, b, _y, g, n) => [n[0] ? g.mul(b) : null, n[1] ? g.mul(a) : null], reference: (a, b) => a * b },
   div: {
     wgsl: (a, b) => `${a} / ${b}`,
     int: false,
     compare: false,
     saves: 'aby',
-    backward: (_a, b, y, g) => [g.div(b), g.mul(y).neg().div(b)],
+    backward: (_a, b, y, g, n) => [n[0] ? g.div(b) : null, n[1] ? g.mul(y).neg().div(b) : null],
     reference: (a, b) => a / b,
   },
   pow: {
@@ -94,10 +99,10 @@ export const BINARY: { readonly [K in BinaryName]: BinaryDef } = {
     int: false,
     compare: false,
     saves: 'aby',
-    backward: (a, b, y, g) => {
-      const ga = typeof a === 'number' ? null : typeof b === 'number' ? g.mul(a.pow(b - 1)).mul(b) : g.mul(b).mul(a.pow(b.sub(1)));
+    backward: (a, b, y, g, n) => {
+      const ga = !n[0] || typeof a === 'number' ? null : typeof b === 'number' ? g.mul(a.pow(b - 1)).mul(b) : g.mul(b).mul(a.pow(b.sub(1)));
       // d/db a^b = a^b log a, defined for a > 0 (PyTorch gives 0 where a == 0 and b >= 0).
-      const gb = typeof a === 'number' ? g.mul(y).mul(a > 0 ? Math.log(a) : 0) : g.mul(y).mul(a.log()).mul(a.gt(0));
+      const gb = !n[1] ? null : typeof a === 'number' ? g.mul(y).mul(a > 0 ? Math.log(a) : 0) : g.mul(y).mul(a.log()).mul(a.gt(0));
       return [ga, gb];
     },
     reference: (a, b) => Math.pow(a, b),
@@ -108,10 +113,10 @@ export const BINARY: { readonly [K in BinaryName]: BinaryDef } = {
     compare: false,
     saves: 'ab',
     // Ties split the gradient evenly, as PyTorch does.
-    backward: (a, b, _y, g) => {
+    backward: (a, b, _y, g, n) => {
       const ta = typeof a === 'number' ? (b as Tensor).mul(0).add(a) : a;
       const w = ta.gt(b).add(ta.eq(b).mul(0.5));
-      return [g.mul(w), g.mul(w.neg().add(1))];
+      return [n[0] ? g.mul(w) : null, n[1] ? g.mul(w.neg().add(1)) : null];
     },
     reference: Math.max,
   },
@@ -120,10 +125,10 @@ export const BINARY: { readonly [K in BinaryName]: BinaryDef } = {
     int: true,
     compare: false,
     saves: 'ab',
-    backward: (a, b, _y, g) => {
+    backward: (a, b, _y, g, n) => {
       const ta = typeof a === 'number' ? (b as Tensor).mul(0).add(a) : a;
       const w = ta.lt(b).add(ta.eq(b).mul(0.5));
-      return [g.mul(w), g.mul(w.neg().add(1))];
+      return [n[0] ? g.mul(w) : null, n[1] ? g.mul(w.neg().add(1)) : null];
     },
     reference: Math.min,
   },
@@ -173,16 +178,19 @@ export function binary(name: BinaryName, a: TensorLike, b: TensorLike): Tensor {
   if (def.compare) return y;
   const ta = typeof a === 'number' ? null : a;
   const tb = typeof b === 'number' ? null : b;
+  const need: [boolean, boolean] = [!!ta?.requiresGrad, !!tb?.requiresGrad];
+  // Save only what the wanted gradients read: x.mul(mask) keeps the mask, not x.
+  const saves = def.savesFor ? def.savesFor(need) : def.saves;
   const saved: Tensor[] = [];
-  if (def.saves.includes('a') && ta) saved.push(ta);
-  if (def.saves.includes('b') && tb) saved.push(tb);
-  if (def.saves.includes('y')) saved.push(y);
+  if (saves.includes('a') && ta) saved.push(ta);
+  if (saves.includes('b') && tb) saved.push(tb);
+  if (saves.includes('y')) saved.push(y);
   return record(y, name, [ta, tb], saved, (g, s) => {
     let k = 0;
-    const av: TensorLike = def.saves.includes('a') && ta ? s[k++] : (a as TensorLike);
-    const bv: TensorLike = def.saves.includes('b') && tb ? s[k++] : (b as TensorLike);
-    const yv = def.saves.includes('y') ? s[k++] : y;
-    const [ga, gb] = def.backward(av, bv, yv, g);
+    const av: TensorLike = saves.includes('a') && ta ? s[k++] : (a as TensorLike);
+    const bv: TensorLike = saves.includes('b') && tb ? s[k++] : (b as TensorLike);
+    const yv = saves.includes('y') ? s[k++] : y;
+    const [ga, gb] = def.backward(av, bv, yv, g, need);
     return [ga && ta ? sumTo(ga, ta.shape) : null, gb && tb ? sumTo(gb, tb.shape) : null];
   });
 }

@@ -1,4 +1,5 @@
 import { noGrad, record } from '../autograd.ts';
+import { tidy } from '../scope.ts';
 import { isCpuAdapter } from '../device.ts';
 import { dispatch } from '../engine.ts';
 import { envVar } from '../env.ts';
@@ -57,6 +58,12 @@ function matmul3(a: Tensor, b: Tensor): Tensor {
     // An empty inner dimension gives zeros; the kernel would read out of range.
     y.dispose();
     return full(shape, 0);
+  }
+  if (M === 1 && N === 1) {
+    // Row-wise dot products ([..., 1, K] @ [..., K, 1]): a register-blocked kernel would waste
+    // almost all of its block; an elementwise product and a row sum is one pass over the data.
+    y.dispose();
+    return noGrad(() => tidy(() => a.reshape([...a.shape.slice(0, -2), K]).mul(b.reshape([...b.shape.slice(0, -2), K])).sum(-1).reshape(shape)));
   }
   // B read across its columns with a stride (a transposed weight, as in x @ W^T) makes every load
   // a gather; when the product reuses B over enough rows, one transposing copy is cheaper.
