@@ -57,12 +57,15 @@ const PRESETS: Record<string, Preset> = {
     student: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2 },
     teacherSteps: 8, studentSteps: 8, lr: { teacher: 3e-3, student: 3e-3 },
   },
+  // Sized by arithmetic: lavapipe does ~2-3 GFLOP/s of matmul on 2 cores, a step costs about
+  // 6 x params x tokens, so ~1.5-2 minutes per model run keeps the whole recipe near 15 minutes.
   cpu: {
-    maxWords: 400_000, vocab: 2000, block: 64, batch: 16, evalBlocks: 128,
-    gpt2: { n_embd: 128, n_layer: 4, n_head: 4 },
-    llama: { hidden_size: 128, intermediate_size: 256, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 4 },
-    student: { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4 },
-    teacherSteps: 400, studentSteps: 300, lr: { teacher: 2e-3, student: 2e-3 },
+    maxWords: 300_000, vocab: 512, block: 64, batch: 8, evalBlocks: 96,
+    gpt2: { n_embd: 64, n_layer: 3, n_head: 4 },
+    llama: { hidden_size: 64, intermediate_size: 192, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 4 },
+    student: { hidden_size: 32, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4 },
+    // The teachers must be trained well past the student's budget, or there is nothing to distil.
+    teacherSteps: 400, studentSteps: 250, lr: { teacher: 4e-3, student: 4e-3 },
   },
   paper: {
     vocab: 16000, block: 128, batch: 32, evalBlocks: 8192,
