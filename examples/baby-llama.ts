@@ -156,19 +156,19 @@ const verdict = (kd['val loss'] as number) < (nokd['val loss'] as number) ? 'bea
 console.log(`\nThe distilled student ${verdict} the student trained without distillation on validation loss (${kd['val loss']} vs ${nokd['val loss']}).`);
 await writeFile(join(out, 'results.json'), JSON.stringify({ preset: presetName, adapter: adapterName(), corpus: corpus.files, table, verdict, seconds: (performance.now() - started) / 1000 }, null, 2));
 
-// One plot: every run's validation loss against its step.
-const records: MetricsRecord[] = [];
+// One plot: every run's training cross-entropy (the distilled student's CE part, without the KD
+// term) against its step; all runs log every 10 steps, so the curves share their x positions.
+const label: Record<string, string> = { 'gpt2-teacher': 'GPT-2 teacher', 'llama-teacher': 'LLaMA teacher', 'student-distilled': 'student, distilled', 'student-no-kd': 'student, no KD' };
+const merged = new Map<number, MetricsRecord>();
 for (const { name } of results) {
   for (const r of readMetricsFile(join(out, name, 'metrics.jsonl'))) {
-    if (r.split === 'eval' && r.loss !== undefined) records.push({ step: r.step, split: 'eval', losses: { [name]: r.loss } });
+    const ce = r.losses?.ce;
+    if (r.split !== 'train' || ce === undefined) continue;
+    const m = merged.get(r.step) ?? { step: r.step, split: 'train' as const, losses: {} };
+    m.losses![label[name]] = ce;
+    merged.set(r.step, m);
   }
 }
-const merged = new Map<number, MetricsRecord>();
-for (const r of records) {
-  const m = merged.get(r.step) ?? { step: r.step, split: 'eval' as const, losses: {} };
-  Object.assign(m.losses!, r.losses);
-  merged.set(r.step, m);
-}
-await writeFile(join(out, 'loss.svg'), plotLossCurves([...merged.values()], { title: `Baby Llama recipe (${presetName}): validation loss` }));
+await writeFile(join(out, 'loss.svg'), plotLossCurves([...merged.values()].sort((a, b) => a.step - b.step), { title: `Baby Llama recipe (${presetName}): training cross-entropy`, width: 820 }));
 console.log(`wrote ${join(out, 'results.json')} and ${join(out, 'loss.svg')} in ${((performance.now() - started) / 60000).toFixed(1)} min`);
 process.exit(0);
