@@ -1,6 +1,6 @@
 import { tensor } from '@kdgpu/tensor';
 import { configFromJson, configToJson, type ModelConfig } from './config.ts';
-import { createModel } from './create.ts';
+import { countParameters, createModel } from './create.ts';
 import type { CausalLM } from './model.ts';
 import {
   type ByteSource,
@@ -132,14 +132,29 @@ export async function loadWeights(model: CausalLM, sources: readonly ByteSource[
 
 /** Reads a `model.safetensors.index.json` and returns the shard file names it references, in order. */
 export function shardFiles(indexJson: string): string[] {
-  let idx: { weight_map?: Record<string, string> };
+  let idx: unknown;
   try {
     idx = JSON.parse(indexJson);
   } catch (e) {
     throw new Error(`${INDEX_FILE} is not valid JSON: ${(e as Error).message}`);
   }
-  if (!idx.weight_map || typeof idx.weight_map !== 'object') throw new Error(`${INDEX_FILE} has no "weight_map" object`);
-  return [...new Set(Object.values(idx.weight_map))];
+  const map = idx !== null && typeof idx === 'object' ? (idx as { weight_map?: unknown }).weight_map : undefined;
+  if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new Error(`${INDEX_FILE} has no "weight_map" object`);
+  const files = [...new Set(Object.values(map as Record<string, unknown>))];
+  for (const f of files) {
+    // Shards are files of this directory: a name must not reach outside it.
+    if (typeof f !== 'string' || !/^[^/\\\0]{1,255}$/.test(f) || f === '.' || f === '..') {
+      throw new Error(`${INDEX_FILE}: shard ${JSON.stringify(f)?.slice(0, 80) ?? typeof f} is not a file name in the checkpoint directory`);
+    }
+  }
+  return files as string[];
+}
+
+/** Values the weight files hold (F32/F16/BF16 tensors), from their headers. */
+async function storedValues(sources: readonly ByteSource[]): Promise<number> {
+  let n = 0;
+  for (const src of sources) for (const t of (await readHeader(src)).tensors.values()) if (WEIGHT_DTYPES.includes(t.dtype)) n += t.shape.reduce((a, b) => a * b, 1);
+  return n;
 }
 
 /**
@@ -154,13 +169,21 @@ export async function loadModelFrom(files: ModelFiles, opts: LoadOptions = {}): 
   const index = await files.readText(INDEX_FILE);
   const names = index !== null ? shardFiles(index) : [WEIGHTS_FILE];
   const sources: ByteSource[] = [];
-  const model = createModel(config, { init: 'zeros' });
+  let model: CausalLM | null = null;
   try {
     for (const n of names) sources.push(await files.open(n));
+    // The config's sizes are claims: check them against the weights' headers before allocating
+    // the model on the GPU (every parameter needs its own tensor in the files).
+    const want = countParameters(config);
+    const have = await storedValues(sources);
+    if (want > have) {
+      throw new Error(`checkpoint: ${CONFIG_FILE} describes ${want} parameters but the weights hold ${have} values; check that ${CONFIG_FILE} belongs to these weights`);
+    }
+    model = createModel(config, { init: 'zeros' });
     await loadWeights(model, sources, opts);
     return model;
   } catch (e) {
-    model.dispose();
+    model?.dispose();
     throw e;
   } finally {
     for (const s of sources) await s.close?.();

@@ -82,7 +82,8 @@ export function llamaConfig(fields: Partial<LlamaConfig> = {}): LlamaConfig {
     num_hidden_layers: 32,
     num_attention_heads: heads,
     num_key_value_heads: heads,
-    head_dim: Math.floor(hidden / heads),
+    // Checked later (validateLlama); a hostile value must not throw here.
+    head_dim: typeof hidden === 'number' && typeof heads === 'number' ? Math.floor(hidden / heads) : NaN,
     hidden_act: 'silu',
     max_position_embeddings: 2048,
     initializer_range: 0.02,
@@ -142,28 +143,77 @@ function need(ok: boolean, msg: string): void {
   if (!ok) throw new Error(`model config: ${msg}`);
 }
 
+/** A config value for an error message (short, whatever it is). */
+function show(v: unknown): string {
+  let s: string;
+  try {
+    s = typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v);
+  } catch {
+    s = Array.isArray(v) ? 'an array' : typeof v;
+  }
+  return s.length > 60 ? `${s.slice(0, 60)}...` : s;
+}
+
 function positiveInt(cfg: object, keys: string[]): void {
   for (const k of keys) {
     const v = (cfg as Record<string, unknown>)[k];
-    need(typeof v === 'number' && Number.isInteger(v) && v > 0, `${k} must be a positive integer, got ${JSON.stringify(v)}`);
+    // Safe integers only: sizes are multiplied together into buffer sizes.
+    need(typeof v === 'number' && Number.isSafeInteger(v) && v > 0, `${k} must be a positive integer, got ${show(v)}`);
+  }
+}
+
+function finite(cfg: object, keys: string[]): void {
+  for (const k of keys) {
+    const v = (cfg as Record<string, unknown>)[k];
+    need(typeof v === 'number' && Number.isFinite(v) && v >= 0, `${k} must be a non-negative number, got ${show(v)}`);
+  }
+}
+
+function bool(cfg: object, keys: string[]): void {
+  for (const k of keys) {
+    const v = (cfg as Record<string, unknown>)[k];
+    need(typeof v === 'boolean', `${k} must be true or false, got ${show(v)}`);
+  }
+}
+
+function names(cfg: { architectures: unknown; torch_dtype: unknown }): void {
+  need(Array.isArray(cfg.architectures) && cfg.architectures.every((a) => typeof a === 'string'), `architectures must be a list of strings, got ${show(cfg.architectures)}`);
+  need(typeof cfg.torch_dtype === 'string', `torch_dtype must be a string, got ${show(cfg.torch_dtype)}`);
+}
+
+function tokenIds(cfg: object): void {
+  for (const k of ['bos_token_id', 'eos_token_id', 'pad_token_id']) {
+    const v = (cfg as Record<string, unknown>)[k];
+    const ok = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+    need(v === null || ok(v) || (k === 'eos_token_id' && Array.isArray(v) && v.every(ok)), `${k} must be null or a non-negative integer${k === 'eos_token_id' ? ' (or a list of them)' : ''}, got ${show(v)}`);
   }
 }
 
 function validateLlama(c: LlamaConfig): void {
+  need(c.model_type === 'llama', `model_type must be "llama", got ${show(c.model_type)}`);
   positiveInt(c, ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'max_position_embeddings']);
+  finite(c, ['initializer_range', 'rms_norm_eps', 'rope_theta', 'attention_dropout']);
+  bool(c, ['tie_word_embeddings']);
+  tokenIds(c);
+  names(c);
   need(c.num_attention_heads % c.num_key_value_heads === 0, `num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${c.num_key_value_heads})`);
   need(c.head_dim % 2 === 0, `head_dim (${c.head_dim}) must be even for rotary embeddings`);
-  need(c.hidden_act === 'silu', `hidden_act "${c.hidden_act}" is not supported (only "silu")`);
-  need(c.rope_scaling === null, `rope_scaling ${JSON.stringify(c.rope_scaling)} is not supported (only null, plain RoPE)`);
+  need(c.hidden_act === 'silu', `hidden_act ${show(c.hidden_act)} is not supported (only "silu")`);
+  need(c.rope_scaling === null, `rope_scaling ${show(c.rope_scaling)} is not supported (only null, plain RoPE)`);
   need(c.attention_bias === false && c.mlp_bias === false, 'attention_bias / mlp_bias = true is not supported (LLaMA here has no biases)');
 }
 
 function validateGpt2(c: GPT2Config): void {
+  need(c.model_type === 'gpt2', `model_type must be "gpt2", got ${show(c.model_type)}`);
   positiveInt(c, ['vocab_size', 'n_positions', 'n_embd', 'n_layer', 'n_head']);
+  finite(c, ['resid_pdrop', 'embd_pdrop', 'attn_pdrop', 'layer_norm_epsilon', 'initializer_range']);
+  bool(c, ['tie_word_embeddings', 'scale_attn_weights', 'scale_attn_by_inverse_layer_idx', 'reorder_and_upcast_attn']);
+  tokenIds(c);
+  names(c);
   need(c.n_embd % c.n_head === 0, `n_embd (${c.n_embd}) must be a multiple of n_head (${c.n_head})`);
-  need(c.n_inner === null || (Number.isInteger(c.n_inner) && c.n_inner > 0), `n_inner must be null or a positive integer, got ${c.n_inner}`);
+  need(c.n_inner === null || (Number.isSafeInteger(c.n_inner) && c.n_inner > 0), `n_inner must be null or a positive integer, got ${show(c.n_inner)}`);
   const acts = ['gelu_new', 'gelu_pytorch_tanh', 'relu'];
-  need(acts.includes(c.activation_function), `activation_function "${c.activation_function}" is not supported (use one of ${acts.join(', ')})`);
+  need(acts.includes(c.activation_function), `activation_function ${show(c.activation_function)} is not supported (use one of ${acts.join(', ')})`);
   need(!c.reorder_and_upcast_attn, 'reorder_and_upcast_attn = true is not supported');
 }
 
@@ -173,13 +223,14 @@ const GPT2_KEYS = Object.keys(gpt2Config()) as Array<keyof GPT2Config>;
 const DROP = new Set(['transformers_version', '_name_or_path']);
 
 function split<K extends string>(json: Record<string, unknown>, keys: readonly K[]): { known: Record<string, unknown>; extra: Record<string, unknown> } {
-  const known: Record<string, unknown> = {};
-  const extra: Record<string, unknown> = {};
+  const known: Array<[string, unknown]> = [];
+  const extra: Array<[string, unknown]> = [];
   for (const [k, v] of Object.entries(json)) {
-    if ((keys as readonly string[]).includes(k)) known[k] = v;
-    else if (!DROP.has(k)) extra[k] = v;
+    if ((keys as readonly string[]).includes(k)) known.push([k, v]);
+    else if (!DROP.has(k)) extra.push([k, v]);
   }
-  return { known, extra };
+  // fromEntries, not assignment: a "__proto__" key in config.json stays an ordinary (extra) key.
+  return { known: Object.fromEntries(known), extra: Object.fromEntries(extra) };
 }
 
 /**
@@ -187,12 +238,21 @@ function split<K extends string>(json: Record<string, unknown>, keys: readonly K
  * or from `architectures` when `model_type` is missing; missing fields take transformers' defaults.
  */
 export function configFromJson(json: string | Record<string, unknown>): ModelConfig {
-  const obj = typeof json === 'string' ? (JSON.parse(json) as Record<string, unknown>) : json;
-  const arch = Array.isArray(obj.architectures) ? (obj.architectures as string[]) : [];
-  const type = obj.model_type ?? (arch.some((a) => a.startsWith('Llama')) ? 'llama' : arch.some((a) => a.startsWith('GPT2')) ? 'gpt2' : undefined);
+  let obj: Record<string, unknown>;
+  if (typeof json === 'string') {
+    try {
+      obj = JSON.parse(json);
+    } catch (e) {
+      throw new Error(`config.json: not valid JSON (${(e as Error).message})`);
+    }
+  } else obj = json;
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new Error(`config.json: must be a JSON object, got ${show(obj)}`);
+  const arch: unknown[] = Array.isArray(obj.architectures) ? obj.architectures : [];
+  const named = (prefix: string) => arch.some((a) => typeof a === 'string' && a.startsWith(prefix));
+  const type = obj.model_type ?? (named('Llama') ? 'llama' : named('GPT2') ? 'gpt2' : undefined);
   if (type === 'llama') {
     const { known, extra } = split(obj, LLAMA_KEYS);
-    const f = known as Partial<LlamaConfig>;
+    const f = { ...known, model_type: type } as Partial<LlamaConfig>; // a null model_type was resolved from architectures
     // Older configs have no head_dim / num_key_value_heads; transformers derives them.
     if (f.head_dim == null) delete f.head_dim;
     if (f.num_key_value_heads == null) delete f.num_key_value_heads;
@@ -200,10 +260,10 @@ export function configFromJson(json: string | Record<string, unknown>): ModelCon
   }
   if (type === 'gpt2') {
     const { known, extra } = split(obj, GPT2_KEYS);
-    return { ...gpt2Config(known as Partial<GPT2Config>), ...(Object.keys(extra).length ? { extra } : {}) };
+    return { ...gpt2Config({ ...known, model_type: type } as Partial<GPT2Config>), ...(Object.keys(extra).length ? { extra } : {}) };
   }
   throw new Error(
-    `config.json: unsupported model_type ${JSON.stringify(obj.model_type)} / architectures ${JSON.stringify(obj.architectures)}; ` +
+    `config.json: unsupported model_type ${show(obj.model_type)} / architectures ${show(obj.architectures)}; ` +
       'this package builds "llama" (LlamaForCausalLM) and "gpt2" (GPT2LMHeadModel)',
   );
 }

@@ -75,6 +75,18 @@ function fail(file: string, msg: string): never {
   throw new Error(`safetensors ${file}: ${msg}`);
 }
 
+/** A header value for an error message: short, and safe for hostile values (deep, huge). */
+function show(v: unknown): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined;
+  }
+  if (s === undefined) return typeof v;
+  return s.length > 80 ? `${s.slice(0, 80)}...` : s;
+}
+
 /**
  * Validates a header: the length fits in the file, the JSON parses, every entry has a known dtype,
  * a shape of non-negative integers and offsets whose span equals numel * itemsize, offsets stay in
@@ -99,32 +111,32 @@ export function parseHeader(prefix: Uint8Array, headerBytes: Uint8Array | null, 
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Object.values(raw).some((v) => typeof v !== 'string')) fail(file, '__metadata__ must map strings to strings');
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || Object.values(raw).some((v) => typeof v !== 'string')) fail(file, '__metadata__ must map strings to strings');
       metadata = raw as Record<string, string>;
       continue;
     }
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (e === null || typeof e !== 'object') fail(file, `entry "${name}" is not an object`);
-    if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) fail(file, `tensor "${name}" has unknown dtype ${JSON.stringify(e.dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    if (e === null || typeof e !== 'object') fail(file, `entry ${show(name)} is not an object`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, e.dtype)) fail(file, `tensor ${show(name)} has unknown dtype ${show(e.dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`);
     const shape = e.shape;
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(file, `tensor "${name}" has a bad shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(file, `tensor ${show(name)} has a bad shape ${show(shape)}`);
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || off.some((d) => !Number.isSafeInteger(d) || d < 0) || off[0] > off[1]) {
-      fail(file, `tensor "${name}" has bad data_offsets ${JSON.stringify(off)} (want [begin, end] with 0 <= begin <= end)`);
+      fail(file, `tensor ${show(name)} has bad data_offsets ${show(off)} (want [begin, end] with 0 <= begin <= end)`);
     }
     const dtype = e.dtype as StDType;
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
     const bytes = numel * DTYPE_BYTES[dtype];
     if (off[1] - off[0] !== bytes) {
-      fail(file, `tensor "${name}": dtype ${dtype} and shape [${shape}] need ${bytes} bytes, but data_offsets [${off}] span ${off[1] - off[0]}`);
+      fail(file, `tensor ${show(name)}: dtype ${dtype} and shape ${show(shape)} need ${bytes} bytes, but data_offsets [${off}] span ${off[1] - off[0]}`);
     }
-    if (off[1] > dataSize) fail(file, `tensor "${name}": data_offsets [${off}] are out of range (the data section has ${dataSize} bytes)`);
+    if (off[1] > dataSize) fail(file, `tensor ${show(name)}: data_offsets [${off}] are out of range (the data section has ${dataSize} bytes)`);
     tensors.set(name, { name, dtype, shape: shape as number[], begin: dataStart + off[0], end: dataStart + off[1] });
   }
   const sorted = [...tensors.values()].filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].begin < sorted[i - 1].end) {
-      fail(file, `tensors "${sorted[i - 1].name}" and "${sorted[i].name}" overlap (bytes ${sorted[i - 1].begin - dataStart}..${sorted[i - 1].end - dataStart} and ${sorted[i].begin - dataStart}..${sorted[i].end - dataStart})`);
+      fail(file, `tensors ${show(sorted[i - 1].name)} and ${show(sorted[i].name)} overlap (bytes ${sorted[i - 1].begin - dataStart}..${sorted[i - 1].end - dataStart} and ${sorted[i].begin - dataStart}..${sorted[i].end - dataStart})`);
     }
   }
   return { tensors, metadata, dataStart };
@@ -191,7 +203,7 @@ export function decodeF32(bytes: Uint8Array, dtype: StDType, what = 'tensor'): F
 
 /** Reads one tensor's data as f32. */
 export async function readTensor(src: ByteSource, info: TensorInfo): Promise<Float32Array> {
-  return decodeF32(await src.read(info.begin, info.end - info.begin), info.dtype, `safetensors ${src.name}: tensor "${info.name}"`);
+  return decodeF32(await src.read(info.begin, info.end - info.begin), info.dtype, `safetensors ${src.name}: tensor ${show(info.name)}`);
 }
 
 const f32Scratch = new Float32Array(1);
@@ -251,14 +263,18 @@ export interface TensorEntry {
  * 8, as the reference writer does), and the total file size.
  */
 export function encodeHeader(entries: readonly TensorEntry[], metadata: Record<string, string> = { format: 'pt' }): { header: Uint8Array; fileSize: number } {
-  const obj: Record<string, unknown> = { __metadata__: metadata };
+  // Built from entries, not by assignment: a tensor named `__proto__` must stay a key.
+  const fields: Array<[string, unknown]> = [['__metadata__', metadata]];
+  const names = new Set<string>();
   let off = 0;
   for (const e of entries) {
+    if (e.name === '__metadata__' || names.has(e.name)) throw new Error(`safetensors: tensor name "${e.name}" is ${names.has(e.name) ? 'repeated' : 'reserved'}`);
+    names.add(e.name);
     const bytes = e.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[e.dtype];
-    obj[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [off, off + bytes] };
+    fields.push([e.name, { dtype: e.dtype, shape: e.shape, data_offsets: [off, off + bytes] }]);
     off += bytes;
   }
-  let json = JSON.stringify(obj);
+  let json = JSON.stringify(Object.fromEntries(fields));
   json += ' '.repeat((8 - (new TextEncoder().encode(json).byteLength % 8)) % 8);
   const body = new TextEncoder().encode(json);
   const header = new Uint8Array(8 + body.byteLength);

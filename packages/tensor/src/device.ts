@@ -19,6 +19,7 @@ let hasF16 = false;
 let dawnInstance: GPU | null = null;
 let lostReason: string | null = null;
 let pendingError: string | null = null;
+let pendingOom: string | null = null;
 const deviceListeners: Array<(d: GPUDevice) => void> = [];
 
 const NO_ADAPTER_HELP =
@@ -162,11 +163,23 @@ export function checkDeviceHealth(): void {
   if (lostReason) {
     throw new KdgpuError(`the GPU device was lost (${lostReason}); tensors on it are gone. Restart from the last checkpoint.`);
   }
+  if (pendingOom) {
+    // Reported first: the validation errors that follow (ops on the invalid buffer) are its consequence.
+    const msg = pendingOom;
+    pendingOom = null;
+    pendingError = null;
+    throw new KdgpuError(msg);
+  }
   if (pendingError) {
     const msg = pendingError;
     pendingError = null;
     throw new KdgpuError(`a WebGPU error occurred in an earlier GPU command: ${msg}`);
   }
+}
+
+/** Records a failed GPU allocation (pool.ts); the next health check throws `message`. */
+export function reportOutOfMemory(message: string): void {
+  pendingOom ??= message;
 }
 
 /** Called with each new device (the engine resets its caches). */

@@ -41,12 +41,15 @@ let sinceSubmit = 0;
 const PRELUDE = 'fn bitsToF32(u: u32) -> f32 { return bitcast<f32>(u); }\n';
 
 const pipelines = new Map<string, GPUComputePipeline>();
+const staging = new Map<number, GPUBuffer[]>();
 const layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
 const bindGroups = new Map<string, GPUBindGroup>();
 
 const counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCreated: 0, bindGroupsCreated: 0, uploads: 0 };
 
 onDevice(() => {
+  // Everything below belongs to the previous device (if any); none of it is valid on a new one.
+  staging.clear();
   pipelines.clear();
   layouts.clear();
   bindGroups.clear();
@@ -179,7 +182,6 @@ export function upload(b: Buf, data: ArrayBufferView): void {
   device().queue.writeBuffer(b.gpu, 0, data.buffer, data.byteOffset, data.byteLength);
 }
 
-const staging = new Map<number, GPUBuffer[]>();
 
 /** Copies `bytes` from `src` at `offset` back to the CPU. This is a sync point: it submits. */
 export async function readback(src: Buf, offset: number, bytes: number): Promise<ArrayBuffer> {

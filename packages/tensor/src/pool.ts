@@ -1,4 +1,4 @@
-import { device, onDevice } from './device.ts';
+import { device, onDevice, reportOutOfMemory } from './device.ts';
 import { fmtShape, KdgpuError } from './errors.ts';
 
 /**
@@ -61,7 +61,11 @@ export function sizeClass(bytes: number): number {
  * submit (see above). `what` names the tensor in an out-of-memory error.
  */
 export function acquire(bytes: number, forUpload = false, what?: () => string): Buf {
-  const size = sizeClass(bytes);
+  const dev = device();
+  const max = Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize);
+  // Near the limit, the exact size (4-byte aligned, as the limits are) instead of a size class past it.
+  const cls = sizeClass(bytes);
+  const size = cls > max && bytes <= max ? Math.max(16, Math.ceil(bytes / 4) * 4) : cls;
   const d = forUpload ? undefined : dirty.get(size);
   const list = d && d.length > 0 ? d : free.get(size);
   if (list && list.length > 0) {
@@ -73,19 +77,28 @@ export function acquire(bytes: number, forUpload = false, what?: () => string): 
     peakLiveBytes = Math.max(peakLiveBytes, liveBytes);
     return b;
   }
-  const dev = device();
-  if (size > dev.limits.maxStorageBufferBindingSize || size > dev.limits.maxBufferSize) {
+  if (size > max) {
     throw new KdgpuError(
       `out of GPU memory limits: ${what ? what() + ' ' : ''}needs ${bytes} bytes, but this adapter binds at most ` +
-        `${dev.limits.maxStorageBufferBindingSize} bytes per buffer; use smaller batches or chunk the computation`,
+        `${max} bytes per buffer; use smaller batches or chunk the computation`,
     );
   }
   let gpu: GPUBuffer;
+  // An allocation the driver cannot satisfy is reported asynchronously; the scope catches it so the
+  // next sync point can name the tensor instead of a later op's "invalid buffer".
+  dev.pushErrorScope('out-of-memory');
   try {
     gpu = dev.createBuffer({ size, usage: USAGE });
   } catch (e) {
+    void dev.popErrorScope().catch(() => null);
     throw new KdgpuError(`GPU buffer allocation of ${size} bytes failed${what ? ' for ' + what() : ''}: ${(e as Error).message}`);
   }
+  dev.popErrorScope().then(
+    (err) => {
+      if (err) reportOutOfMemory(`out of GPU memory: allocating ${size} bytes${what ? ' for ' + what() : ''} failed (${err.message}); use smaller batches or chunk the computation`);
+    },
+    () => undefined, // the device was lost: reported as such
+  );
   owned.add(gpu);
   liveBuffers++;
   liveBytes += size;

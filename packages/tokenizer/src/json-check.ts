@@ -12,10 +12,15 @@ export class TokenizerJsonError extends Error {
   /** Path of the offending field, such as `model.vocab` or `pre_tokenizer.type`. */
   readonly field: string;
   constructor(field: string, message: string) {
-    super(`tokenizer.json: ${field}: ${message}`);
+    // Fields and messages quote the file, whose keys and strings can be arbitrarily long.
+    super(`tokenizer.json: ${clip(field, 200)}: ${clip(message, 600)}`);
     this.name = "TokenizerJsonError";
     this.field = field;
   }
+}
+
+function clip(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
 /** Short description of a JSON value for error messages. */

@@ -28,6 +28,7 @@ export function tokenizerFromJson(json: string | object): Tokenizer {
     }
   }
   const root = asObject(value, "(root)");
+  checkDepth(root);
   if (root["version"] !== undefined && root["version"] !== "1.0") {
     throw new TokenizerJsonError("version", `expected "1.0", found ${describe(root["version"])}`);
   }
@@ -63,6 +64,20 @@ export function tokenizerFromJson(json: string | object): Tokenizer {
     return new Tokenizer({ ...parts, addedTokens });
   } catch (e) {
     throw new TokenizerJsonError("added_tokens", (e as Error).message);
+  }
+}
+
+/** Real files nest about 6 levels deep; components are read recursively, so a bound keeps the stack safe. */
+const MAX_DEPTH = 64;
+
+/** Throws when `root` nests objects/arrays more than MAX_DEPTH levels deep (checked without recursion). */
+function checkDepth(root: object): void {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (depth > MAX_DEPTH) throw new TokenizerJsonError("(root)", `nested more than ${MAX_DEPTH} levels deep; not a tokenizer.json`);
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (x !== null && typeof x === "object") stack.push([x, depth + 1]);
   }
 }
 

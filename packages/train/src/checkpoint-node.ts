@@ -29,7 +29,18 @@ export interface CheckpointMeta {
   files: Record<string, { crc32: string; bytes: number }>;
   /** Names of the parameters, in optimizer order. */
   params: string[];
+  /**
+   * CRC-32 (hex) of this file's own text as written without this field (`JSON.stringify(meta,
+   * null, 1)`), so a damaged trainer-state.json is detected too. Absent in older checkpoints.
+   */
+  selfCrc32?: string;
 }
+
+/** Files every checkpoint lists in `files` (and which loadCheckpoint reads). */
+const REQUIRED_FILES = ['config.json', 'model.safetensors', OPTIMIZER_FILE];
+
+const hex = (n: number) => n.toString(16).padStart(8, '0');
+const stateText = (meta: Omit<CheckpointMeta, 'selfCrc32'>) => JSON.stringify(meta, null, 1);
 
 /** A checkpoint read back: the model (weights loaded), the trainer state and the optimizer moments. */
 export interface LoadedCheckpoint {
@@ -69,8 +80,11 @@ export async function saveCheckpoint(root: string, model: CausalLM, opt: nn.Adam
   const final = join(root, name);
   const tmp = join(root, `.${name}.tmp-${Date.now()}-${Math.floor(Math.random() * 1e9)}`);
   try {
+    await removeStaleTemps(root);
     await mkdir(tmp, { recursive: true });
-    const exists = await stat(final).then(() => true, () => false);
+    // A complete checkpoint of this step is already in place when an earlier run was killed after
+    // the rename but before the pointer update; then only the pointer is written.
+    const exists = await stat(final).then((s) => s.isDirectory(), () => false);
     if (!exists) {
       await saveModelTo(model, dirSink(tmp));
       const params = [...model.parameters().keys()];
@@ -87,6 +101,7 @@ export async function saveCheckpoint(root: string, model: CausalLM, opt: nn.Adam
         await fsyncPath(join(tmp, f));
       }
       const meta: CheckpointMeta = { format: 'kdgpu-checkpoint', version: 1, state, config, files, params };
+      meta.selfCrc32 = hex(crc32(new TextEncoder().encode(stateText(meta))));
       await writeFileSynced(join(tmp, STATE_FILE), new TextEncoder().encode(JSON.stringify(meta, null, 1)));
       await fsyncPath(tmp);
       await rename(tmp, final);
@@ -98,6 +113,15 @@ export async function saveCheckpoint(root: string, model: CausalLM, opt: nn.Adam
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     throw new CheckpointError(`could not write checkpoint ${final}: ${(e as Error).message}; the previous checkpoint is unchanged`);
   }
+}
+
+/**
+ * Removes temporary directories left by a run killed while checkpointing. Only one run writes a
+ * checkpoint root at a time, so any `.step-*.tmp-*` present before a save is garbage.
+ */
+async function removeStaleTemps(root: string): Promise<void> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  for (const n of names) if (/^\.step-\d+\.tmp-/.test(n)) await rm(join(root, n), { recursive: true, force: true });
 }
 
 async function writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
@@ -119,9 +143,43 @@ export async function findCheckpoint(root: string, pointer = 'latest'): Promise<
   } catch {
     return null;
   }
-  const p = JSON.parse(text) as { dir?: unknown };
-  if (typeof p.dir !== 'string' || !/^step-\d+$/.test(p.dir)) throw new CheckpointError(`${join(root, pointer + '.json')}: no valid "dir" field`);
+  let p: { dir?: unknown } | null;
+  try {
+    p = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(`${join(root, pointer + '.json')}: unreadable (${(e as Error).message}); delete it to start over, or point it at a step-NNNNNN directory`);
+  }
+  if (p === null || typeof p !== 'object' || typeof p.dir !== 'string' || !/^step-\d+$/.test(p.dir)) throw new CheckpointError(`${join(root, pointer + '.json')}: no valid "dir" field`);
   return join(root, p.dir);
+}
+
+function isInt(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+/** Checks trainer-state.json's structure (its checksum is checked separately). */
+function checkMeta(dir: string, meta: CheckpointMeta): void {
+  const bad = (what: string): never => {
+    throw new CheckpointError(`${join(dir, STATE_FILE)}: ${what}; pick an earlier checkpoint`);
+  };
+  if (meta === null || typeof meta !== 'object' || meta.format !== 'kdgpu-checkpoint' || meta.version !== 1) {
+    throw new CheckpointError(`${dir}: not a kdgpu checkpoint (format ${String((meta as { format?: unknown } | null)?.format).slice(0, 40)})`);
+  }
+  const files = meta.files;
+  if (files === null || typeof files !== 'object' || Array.isArray(files)) bad('no "files" table');
+  for (const [f, want] of Object.entries(files)) {
+    // Names of files in this directory only: never a path that leaves it.
+    if (!/^[\w.-]{1,255}$/.test(f) || f === '.' || f === '..') bad(`"files" names ${JSON.stringify(f).slice(0, 80)}, not a file of the checkpoint`);
+    if (want === null || typeof want !== 'object' || typeof want.crc32 !== 'string' || !isInt(want.bytes)) bad(`"files" entry for ${f} is not { crc32, bytes }`);
+  }
+  for (const f of REQUIRED_FILES) if (!Object.hasOwn(files, f)) bad(`"files" does not list ${f}`);
+  if (!Array.isArray(meta.params) || !meta.params.every((p) => typeof p === 'string')) bad('"params" is not a list of names');
+  const st = meta.state as Partial<TrainerState> | null;
+  const ok =
+    st !== null && typeof st === 'object' && isInt(st.step) && isInt(st.tokens) && isInt(st.lastLogStep) &&
+    st.loader !== null && typeof st.loader === 'object' && isInt(st.loader.epoch) && isInt(st.loader.position) &&
+    Array.isArray(st.sums) && st.sums.every((x) => typeof x === 'number') && (st.bestEval === null || typeof st.bestEval === 'number');
+  if (!ok) bad('"state" is malformed');
 }
 
 /** Reads and verifies a checkpoint directory (checksums, sizes, parameter list). */
@@ -132,7 +190,12 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   } catch (e) {
     throw new CheckpointError(`${join(dir, STATE_FILE)}: unreadable (${(e as Error).message}); pick an earlier checkpoint`);
   }
-  if (meta.format !== 'kdgpu-checkpoint' || meta.version !== 1) throw new CheckpointError(`${dir}: not a kdgpu checkpoint (format ${String(meta.format)})`);
+  checkMeta(dir, meta);
+  if (meta.selfCrc32 !== undefined) {
+    const { selfCrc32, ...rest } = meta;
+    const got = hex(crc32(new TextEncoder().encode(stateText(rest))));
+    if (got !== selfCrc32) throw new CheckpointError(`${join(dir, STATE_FILE)}: checksum ${got} does not match ${String(selfCrc32).slice(0, 20)} (corrupted); pick an earlier checkpoint`);
+  }
   for (const [f, want] of Object.entries(meta.files)) {
     let bytes: Uint8Array;
     try {
@@ -145,22 +208,31 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     if (got !== want.crc32) throw new CheckpointError(`${join(dir, f)}: checksum ${got} does not match ${want.crc32} (corrupted)`);
   }
   const model = await loadModelFrom(dirFiles(dir));
-  const src = await fileSource(join(dir, OPTIMIZER_FILE));
+  let src: Awaited<ReturnType<typeof fileSource>> | null = null;
   try {
+    src = await fileSource(join(dir, OPTIMIZER_FILE));
     const header = await readHeader(src);
     const m: Float32Array[] = [];
     const v: Float32Array[] = [];
     const byName = header.tensors;
+    const params = model.parameters();
     for (const p of meta.params) {
       const mi = byName.get(`m.${p}`);
       const vi = byName.get(`v.${p}`);
       if (!mi || !vi) throw new CheckpointError(`${join(dir, OPTIMIZER_FILE)}: no moments for parameter ${p}`);
+      const want = params.get(p)?.shape;
+      const same = (s: readonly number[]) => want !== undefined && s.length === want.length && s.every((d, i) => d === want[i]);
+      if (!same(mi.shape) || !same(vi.shape)) throw new CheckpointError(`${join(dir, OPTIMIZER_FILE)}: moments of ${p} have shape [${mi.shape}], the parameter [${want ?? 'missing'}]`);
       m.push(await readTensor(src, mi));
       v.push(await readTensor(src, vi));
     }
     const step = Number(header.metadata.step ?? meta.state.step);
+    if (!isInt(step)) throw new CheckpointError(`${join(dir, OPTIMIZER_FILE)}: optimizer step ${String(header.metadata.step).slice(0, 20)} is not a step count`);
     return { dir, model, meta, optimizer: { step, m, v } };
+  } catch (e) {
+    model.dispose();
+    throw e;
   } finally {
-    await src.close?.();
+    await src?.close?.();
   }
 }

@@ -158,7 +158,8 @@ export const trainConfigSchema: Json = {
   ...obj({
     $schema: { type: 'string' },
     run: obj({
-      name: str({ default: 'run' }),
+      // A folder name, not a path: a config must not place its run outside run.outDir.
+      name: str({ default: 'run', pattern: '^(?!\\.{1,2}$)[^/\\\\]+$' }),
       outDir: str({ default: 'runs' }),
       seed: int(0, { default: 42 }),
     }, { default: {} }),

@@ -33,13 +33,25 @@ function joinPath(base: string, key: string | number): string {
   return base === '' ? String(key) : `${base}.${key}`;
 }
 
+/** Deepest nesting a config may have (a JSON bomb otherwise exhausts the stack). */
+const MAX_DEPTH = 64;
+
 function forbiddenKeys(value: unknown, path: string, out: string[]): void {
-  if (Array.isArray(value)) {
-    value.forEach((v, i) => forbiddenKeys(v, joinPath(path, i), out));
-  } else if (isPlainObject(value)) {
-    for (const key of Object.keys(value)) {
-      if (FORBIDDEN_KEYS.includes(key)) out.push(`${joinPath(path, key)}: forbidden key "${key}"`);
-      else forbiddenKeys(value[key], joinPath(path, key), out);
+  // Iterative, so a hostile depth is reported instead of overflowing the stack.
+  const stack: Array<[unknown, string, number]> = [[value, path, 0]];
+  while (stack.length) {
+    const [v, p, depth] = stack.pop()!;
+    if ((Array.isArray(v) || isPlainObject(v)) && depth > MAX_DEPTH) {
+      out.push(`${p || '(root)'}: nested more than ${MAX_DEPTH} levels deep`);
+      continue;
+    }
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => stack.push([x, joinPath(p, i), depth + 1]));
+    } else if (isPlainObject(v)) {
+      for (const key of Object.keys(v)) {
+        if (FORBIDDEN_KEYS.includes(key)) out.push(`${joinPath(p, key)}: forbidden key "${key}"`);
+        else stack.push([v[key], joinPath(p, key), depth + 1]);
+      }
     }
   }
 }

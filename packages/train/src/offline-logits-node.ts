@@ -106,8 +106,18 @@ export function readOfflineFooter(path: string): { fd: number; footer: OfflineFo
     } catch {
       return fail('footer is not valid JSON');
     }
-    if (footer.version !== 1 || !Array.isArray(footer.records)) fail('unknown footer version');
-    for (const [off, n] of footer.records) if (!(off >= 8 && off + n <= size - 12 - len)) fail(`record at ${off} (+${n}) is outside the file`);
+    if (footer === null || typeof footer !== 'object' || footer.version !== 1 || !Array.isArray(footer.records)) fail('unknown footer version');
+    const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
+    const show = (v: unknown) => (typeof v === 'number' ? String(v) : typeof v);
+    if (!count(footer.vocabSize) || !count(footer.blockSize)) fail(`footer has a bad vocabSize/blockSize (${show(footer.vocabSize)}, ${show(footer.blockSize)})`);
+    if (typeof footer.tokensKey !== 'string') fail('footer has no tokensKey');
+    const end = size - 12 - len;
+    footer.records.forEach((rec, i) => {
+      const ok = Array.isArray(rec) && rec.length === 3 && rec.every((x) => Number.isSafeInteger(x) && x >= 0) && rec[2] <= 0xffffffff;
+      if (!ok) fail(`record ${i} is not [offset, length, crc32]`);
+      const [off, n] = rec;
+      if (!(off >= 8 && off + n <= end)) fail(`record ${i} at ${off} (+${n}) is outside the file`);
+    });
     return { fd, footer };
   } catch (e) {
     closeSync(fd);
@@ -132,7 +142,7 @@ export async function offlineTeacher(path: string, vocabSize: number, tokens?: T
       if (!rec) throw new KdgpuError(`offline logits ${path}: no record for block ${blk} (file has ${footer.records.length})`);
       const bytes = new Uint8Array(rec[1]);
       readSync(fd, bytes, 0, rec[1], rec[0]);
-      return decodeBlock(bytes, rec[2], T, `${path} block ${blk}`);
+      return decodeBlock(bytes, rec[2], T, `${path} block ${blk}`, vocabSize);
     });
     return denseLogits(blocks, T, vocabSize);
   };

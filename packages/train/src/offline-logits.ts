@@ -1,4 +1,4 @@
-import { deflateSync, inflateSync } from 'fflate';
+import { deflateSync, Inflate } from 'fflate';
 import { full, scatterAdd, type Tensor, tensor, tidy, where } from '@kdgpu/tensor';
 import { crc32 } from './checksum.ts';
 
@@ -54,15 +54,59 @@ export function encodeBlock(rows: Float32Array, T: number, V: number): Uint8Arra
   return deflateSync(raw, { level: 6 });
 }
 
-/** Decompresses a record into per-position counts, ids and logits (checks its CRC first). */
-export function decodeBlock(bytes: Uint8Array, crc: number, T: number, where_ = 'record'): { counts: Uint16Array; ids: Int32Array; vals: Float32Array } {
+/**
+ * Inflates `bytes`, refusing to produce more than `limit` bytes: a record's size is bounded by its
+ * block, so a corrupted or hostile record cannot make the reader allocate without bound.
+ */
+function inflateBounded(bytes: Uint8Array, limit: number, where_: string): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let over = false;
+  const inflater = new Inflate((chunk) => {
+    total += chunk.byteLength;
+    if (total > limit) {
+      over = true;
+      throw new Error('over');
+    }
+    chunks.push(chunk);
+  });
+  try {
+    // Fed in small pieces: one push inflates at most ~1000x its input before the limit is checked.
+    const step = 1024;
+    if (bytes.byteLength === 0) inflater.push(bytes, true);
+    for (let i = 0; i < bytes.byteLength; i += step) inflater.push(bytes.subarray(i, i + step), i + step >= bytes.byteLength);
+  } catch (e) {
+    if (over) throw new Error(`offline logits: ${where_} decompresses to more than ${limit} bytes, more than a block can hold (corrupted); recompute the logits`);
+    throw new Error(`offline logits: ${where_} does not decompress (${(e as Error).message}); recompute the logits`);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Decompresses a record into per-position counts, ids and logits (checks its CRC first). With the
+ * vocabulary size `V`, ids are checked to lie in [0, V).
+ */
+export function decodeBlock(bytes: Uint8Array, crc: number, T: number, where_ = 'record', V?: number): { counts: Uint16Array; ids: Int32Array; vals: Float32Array } {
   if (crc32(bytes) !== crc) throw new Error(`offline logits: ${where_} is corrupted (checksum mismatch); recompute the logits`);
-  const raw = inflateSync(bytes);
+  const raw = inflateBounded(bytes, T * 2 + T * Math.min(V ?? 65535, 65535) * 8, where_);
+  if (raw.byteLength < T * 2) throw new Error(`offline logits: ${where_} has ${raw.byteLength} bytes, too few for its ${T} counts`);
   const counts = new Uint16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + T * 2));
   const n = counts.reduce((a, b) => a + b, 0);
   if (raw.byteLength !== T * 2 + n * 8) throw new Error(`offline logits: ${where_} has ${raw.byteLength} bytes, expected ${T * 2 + n * 8}`);
   const ids = new Int32Array(raw.buffer.slice(raw.byteOffset + T * 2, raw.byteOffset + T * 2 + n * 4));
   const vals = new Float32Array(raw.buffer.slice(raw.byteOffset + T * 2 + n * 4, raw.byteOffset + T * 2 + n * 8));
+  if (V !== undefined) {
+    for (let i = 0; i < ids.length; i++) {
+      if (!(ids[i]! >= 0 && ids[i]! < V)) throw new Error(`offline logits: ${where_} holds token id ${ids[i]} outside the vocabulary of ${V} (corrupted); recompute the logits`);
+    }
+  }
   return { counts, ids, vals };
 }
 

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { adapterName, init, KdgpuError, type Tensor } from '@kdgpu/tensor';
+import { adapterName, checkDeviceHealth, init, KdgpuError, type Tensor } from '@kdgpu/tensor';
 import { createLoss, lossOptionKeys, type LossName, lossNames, type TeacherInput, universalLogitDistillation } from '@kdgpu/losses';
 import * as models from '@kdgpu/models';
 import { type CausalLM, createModel, type ModelConfig } from '@kdgpu/models';
@@ -257,6 +257,25 @@ export async function buildDistill(c: TrainConfig, student: CausalLM, trainToken
   return { part: { loss, teachers: { kind: 'models', models: teachers }, reduction, sharedVocab: shared }, teachers };
 }
 
+/**
+ * When the GPU device was lost (or a WebGPU error surfaced) during training, an error that says so
+ * and names the checkpoint `--resume` continues from; other errors are returned unchanged.
+ */
+function gpuFailure(e: unknown, step: number, lastGood: { dir: string; step: number } | null): unknown {
+  const msg = e instanceof Error ? e.message : String(e);
+  let health = '';
+  try {
+    checkDeviceHealth();
+  } catch (h) {
+    health = (h as Error).message;
+  }
+  if (!/GPU device was lost|WebGPU error|device (is |was )?(lost|destroyed)/i.test(`${msg}\n${health}`)) return e;
+  const where = lastGood
+    ? `The last good checkpoint is ${lastGood.dir} (step ${lastGood.step}): run the same command with --resume to continue from it.`
+    : 'No checkpoint was written yet: run the same command again to start over.';
+  return new KdgpuError(`training stopped after step ${step}: ${health || msg}\n${where}`, { cause: e });
+}
+
 /** Runs training (plain LM, or distillation when `distill` is set) as configured. */
 export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
   await init();
@@ -296,6 +315,9 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
   process.on('SIGINT', onSigint);
   const { plannedSteps } = await import('./trainer.ts');
   const progress = opts.quiet ? undefined : consoleProgress({ total: plannedSteps(c, trainTokens.length), label: c.run.name });
+  // Where --resume would continue from, for the error when the GPU goes away mid-run.
+  let lastGood = latest && resume ? { dir: latest, step: resume.state.step } : null;
+  let stepNow = resume?.state.step ?? 0;
   let summary: TrainSummary;
   try {
     summary = await train({
@@ -308,12 +330,18 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
       progress,
       resume,
       shouldStop: () => interrupted,
-      onStep: opts.onStep,
+      onStep: async (step) => {
+        stepNow = step;
+        await opts.onStep?.(step);
+      },
       checkpoint: async (reason, state, opt) => {
         const pointers = reason === 'best' ? ['best'] : ['latest'];
-        await saveCheckpoint(ckptDir, model, opt, state, c, pointers);
+        const dir = await saveCheckpoint(ckptDir, model, opt, state, c, pointers);
+        if (pointers.includes('latest')) lastGood = { dir, step: state.step };
       },
     });
+  } catch (e) {
+    throw gpuFailure(e, stepNow, lastGood);
   } finally {
     process.off('SIGINT', onSigint);
     await metrics.close();

@@ -15,6 +15,8 @@ const bin = fileURLToPath(new URL('../bin/kdgpu.mjs', import.meta.url));
 const corpus = fileURLToPath(new URL('./fixtures/corpus', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'kdgpu-cli-'));
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+// The bin is a Node entry (tsx); under Deno's test runner spawn Node for it.
+const nodeBin = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined' ? 'node' : process.execPath;
 
 function cfg(name: string, extra: Record<string, unknown> = {}) {
   const c = {
@@ -33,7 +35,7 @@ function cfg(name: string, extra: Record<string, unknown> = {}) {
 }
 
 function run(args: string[]) {
-  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
+  return spawnSync(nodeBin, [bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
 }
 
 const losses = (name: string) =>
@@ -53,7 +55,7 @@ test('a run killed with SIGKILL and resumed logs the same losses as an uninterru
   const latest = join(work, 'killed', 'checkpoints', 'latest.json');
   // Kill as soon as the checkpoint after step 6 is in place.
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, 'train', path, '--quiet'], { env, stdio: 'ignore' });
+    const child = spawn(nodeBin, [bin, 'train', path, '--quiet'], { env, stdio: 'ignore' });
     const timer = setInterval(() => {
       try {
         if (JSON.parse(readFileSync(latest, 'utf8')).step >= 6) child.kill('SIGKILL');
