@@ -1,4 +1,5 @@
 import { checkDeviceHealth, device, onDevice } from './device.ts';
+import { runtimeKind } from './env.ts';
 import { afterSubmit, type Buf, markBatchOpen, onDestroy } from './pool.ts';
 
 /**
@@ -191,7 +192,7 @@ export async function readback(src: Buf, offset: number, bytes: number): Promise
   copyBuffer(src, offset, st, 0, Math.ceil(bytes / 4) * 4);
   flush();
   counters.readbacks++;
-  await st.mapAsync(1 /* READ */);
+  await settle(st.mapAsync(1 /* READ */));
   const out = st.getMappedRange(0, Math.ceil(bytes / 4) * 4).slice(0, bytes);
   st.unmap();
   let l = staging.get(size);
@@ -202,10 +203,23 @@ export async function readback(src: Buf, offset: number, bytes: number): Promise
   return out;
 }
 
+/**
+ * Awaits a Dawn promise while giving the event loop a turn every millisecond. Under Deno, a
+ * promise from dawn.node (mapAsync after a long queue of work) can otherwise stay pending while
+ * the runtime spins; the timer turns let Dawn's callbacks in.
+ */
+async function settle<T>(p: Promise<T>): Promise<T> {
+  if (runtimeKind() !== 'deno') return await p;
+  let done = false;
+  p.then(() => (done = true), () => (done = true));
+  while (!done) await new Promise((r) => setTimeout(r, 1));
+  return await p;
+}
+
 /** Waits until the GPU has finished everything submitted (for benchmarks). */
 export async function sync(): Promise<void> {
   flush();
-  await device().queue.onSubmittedWorkDone();
+  await settle(device().queue.onSubmittedWorkDone());
   checkDeviceHealth();
 }
 
