@@ -8,8 +8,20 @@ import assert from 'node:assert/strict';
 import { init, MATMUL_CANDIDATES, matmulVariant, setMatmulVariant, tensor } from '@kdgpu/tensor';
 import * as R from './helpers/ref.ts';
 
-const cases: Array<{ a: number[]; b: number[]; ta?: boolean; tb?: boolean }> = [
+// The vec4 kernels need B's rows contiguous and aligned (N, offsets and strides multiples of 4);
+// the cases cover both sides of that line, and the few-rows path (M < 4).
+const cases: Array<{ a: number[]; b: number[]; ta?: boolean; tb?: boolean; bCols?: [number, number] }> = [
   { a: [1, 1], b: [1, 1] },
+  { a: [67, 36], b: [36, 72] },
+  { a: [36, 67], b: [36, 72], ta: true },
+  { a: [2, 3, 9, 12], b: [3, 12, 20] },
+  { a: [3, 12], b: [12, 40] },
+  { a: [2, 12], b: [12, 13] },
+  { a: [37, 12], b: [12, 44], bCols: [4, 40] },
+  { a: [37, 12], b: [12, 44], bCols: [1, 37] },
+  // B a transposed view with K a multiple of 4: read in place along k (vec4bt) on CPU adapters.
+  { a: [37, 12], b: [20, 12], tb: true },
+  { a: [3, 9, 16], b: [3, 21, 16], tb: true },
   { a: [67, 33], b: [33, 71] },
   { a: [3, 5, 9], b: [9, 130] },
   { a: [2, 1, 17, 40], b: [3, 40, 5] },
@@ -27,8 +39,18 @@ test('each matmul variant matches the reference, and all variants agree bit for 
     const a = tensor(Float32Array.from(A.data), { shape: A.shape });
     const b = tensor(Float32Array.from(B.data), { shape: B.shape });
     const av = c.ta ? a.transpose() : a;
-    const bv = c.tb ? b.transpose() : b;
-    const ref = R.matmul(c.ta ? R.permute(A, [1, 0]) : A, c.tb ? R.permute(B, [1, 0]) : B);
+    let bv = c.tb ? b.transpose() : b;
+    const swapLast = (n: number) => [...Array(n - 2).keys(), n - 1, n - 2];
+    let Bref = c.tb ? R.permute(B, swapLast(B.shape.length)) : B;
+    if (c.bCols) {
+      // A column slice: a strided view with an offset, read in place (aligned or not).
+      const [lo, hi] = c.bCols;
+      bv = bv.slice(1, lo, hi);
+      const rows = Bref.shape[0];
+      const w = Bref.shape[1];
+      Bref = R.nd([rows, hi - lo], Float64Array.from({ length: rows * (hi - lo) }, (_, i) => Bref.data[Math.floor(i / (hi - lo)) * w + lo + (i % (hi - lo))]));
+    }
+    const ref = R.matmul(c.ta ? R.permute(A, [1, 0]) : A, Bref);
     let first: Float32Array | null = null;
     for (const v of MATMUL_CANDIDATES) {
       setMatmulVariant(v);

@@ -21,6 +21,11 @@ export interface MatmulVariant {
   /** Output rows and columns covered by one workgroup. */
   readonly rowsPerGroup: number;
   readonly colsPerGroup: number;
+  /**
+   * Layout the kernel needs: 'vec4B' = B's rows contiguous, N, B's row stride and offsets
+   * multiples of 4; 'vec4AB' = that and the same for A's rows along K. Absent: any strides.
+   */
+  readonly needs?: 'vec4B' | 'vec4AB';
 }
 
 const BATCH = `  var rem = wid.z;
@@ -115,5 +120,101 @@ ${BATCH}
   return { name: `tiled-${TS}x${BK}`, kernel: { key: `matmul:tiled:${TS}:${BK}`, nIn: 2, nOut: 1, code }, rowsPerGroup: TS, colsPerGroup: TS };
 }
 
+/**
+ * `vec4(WGX, TM, NV)`: like `coalesced`, but B and C are read and written as vec4 (four adjacent
+ * columns per load), so one load feeds 4*TM multiply-adds. Lane L owns column groups
+ * g0 + L + WGX*j. Needs B's rows contiguous and 16-byte aligned (`vec4Ok`); `matmul.ts` falls back
+ * to a scalar variant otherwise. Per output, k is still summed in order with one accumulator.
+ * `aVec` also reads A four k at a time when A's rows are contiguous and aligned.
+ */
+export function vec4(WGX: number, TM: number, NV: number, aVec = false): MatmulVariant {
+  const rows = range(TM);
+  const cols = range(NV);
+  const kSteps = range(4);
+  const code = () => `@group(0) @binding(0) var<storage, read> A: array<${aVec ? 'vec4f' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> B: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> C: array<vec4f>;
+@group(0) @binding(3) var<storage, read> P: array<u32>;
+@compute @workgroup_size(${WGX}, 1, 1)
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let M = P[0]; let N = P[1]; let K = P[2];
+  let sam = P[4]; let sak = P[5]; let sbk = P[7] / 4u;
+${BATCH}
+  let N4 = N / 4u;
+  let row0 = wid.y * ${TM}u;
+  let g0 = wid.x * ${WGX * NV}u + lid.x;
+${rows.map((r) => `  let a${r} = ${aVec ? '(' : ''}aBase + min(row0 + ${r}u, M - 1u) * sam${aVec ? ') / 4u' : ''};`).join('\n')}
+${cols.map((c) => `  let b${c} = bBase / 4u + min(g0 + ${c * WGX}u, N4 - 1u);`).join('\n')}
+${rows.map((r) => cols.map((c) => `  var c${r}_${c} = vec4f(0.0);`).join(' ')).join('\n')}
+${
+  aVec
+    ? `  for (var k = 0u; k < K; k += 4u) {
+    let k4 = k / 4u;
+${rows.map((r) => `    let av${r} = A[a${r} + k4];`).join('\n')}
+${kSteps
+  .map(
+    (s) =>
+      `    {\n      let kb = (k + ${s}u) * sbk;\n` +
+      cols.map((c) => `      let bv${c} = B[b${c} + kb];`).join('\n') +
+      '\n' +
+      rows.map((r) => cols.map((c) => `      c${r}_${c} += av${r}[${s}] * bv${c};`).join('\n')).join('\n') +
+      '\n    }',
+  )
+  .join('\n')}
+  }`
+    : `  for (var k = 0u; k < K; k++) {
+    let kb = k * sbk;
+    let ka = k * sak;
+${cols.map((c) => `    let bv${c} = B[b${c} + kb];`).join('\n')}
+${rows.map((r) => `    let av${r} = A[a${r} + ka];\n` + cols.map((c) => `    c${r}_${c} += av${r} * bv${c};`).join('\n')).join('\n')}
+  }`
+}
+  let cBase = wid.z * M * N4;
+${rows.map((r) => cols.map((c) => `  if (row0 + ${r}u < M && g0 + ${c * WGX}u < N4) { C[cBase + (row0 + ${r}u) * N4 + g0 + ${c * WGX}u] = c${r}_${c}; }`).join('\n')).join('\n')}
+}`;
+  const name = `vec4${aVec ? 'a' : ''}-${WGX}x${TM}x${NV}`;
+  return { name, kernel: { key: `matmul:${name}`, nIn: 2, nOut: 1, code }, rowsPerGroup: TM, colsPerGroup: WGX * NV * 4, needs: aVec ? 'vec4AB' : 'vec4B' };
+}
+
+/** The 16x16 shared-memory kernel of the textbooks (one output per invocation): the bench's yardstick, never chosen. */
+export function textbook(): MatmulVariant {
+  const code = () => `${BINDINGS}
+var<workgroup> As: array<f32, 256>;
+var<workgroup> Bs: array<f32, 256>;
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let M = P[0]; let N = P[1]; let K = P[2];
+  let sam = P[4]; let sak = P[5]; let sbk = P[7]; let sbn = P[8];
+${BATCH}
+  let r = wid.y * 16u + lid.y;
+  let c = wid.x * 16u + lid.x;
+  var acc = 0.0;
+  for (var k0 = 0u; k0 < K; k0 += 16u) {
+    let ka = k0 + lid.x; let kb = k0 + lid.y;
+    As[lid.y * 16u + lid.x] = select(0.0, A[aBase + min(r, M - 1u) * sam + min(ka, K - 1u) * sak], r < M && ka < K);
+    Bs[lid.y * 16u + lid.x] = select(0.0, B[bBase + min(kb, K - 1u) * sbk + min(c, N - 1u) * sbn], kb < K && c < N);
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) { acc += As[lid.y * 16u + kk] * Bs[kk * 16u + lid.x]; }
+    workgroupBarrier();
+  }
+  if (r < M && c < N) { C[wid.z * M * N + r * N + c] = acc; }
+}`;
+  return { name: 'textbook-16x16', kernel: { key: 'matmul:textbook', nIn: 2, nOut: 1, code }, rowsPerGroup: 16, colsPerGroup: 16 };
+}
+
 /** The candidates the autotuner tries. */
-export const CANDIDATES: MatmulVariant[] = [coalesced(8, 4, 8), coalesced(16, 8, 4), coalesced(8, 8, 4), coalesced(32, 4, 4), tiled(64, 16), tiled(32, 16)];
+export const CANDIDATES: MatmulVariant[] = [
+  vec4(8, 16, 2), vec4(8, 8, 4), vec4(8, 8, 2), vec4(16, 8, 1, true),
+  coalesced(8, 4, 8), coalesced(16, 8, 4), tiled(64, 16), tiled(32, 16),
+];
+
+/** Whether `v` can run on operands with this layout (see `MatmulVariant.needs`). */
+export function layoutOk(v: MatmulVariant, l: { N: number; K: number; a: readonly number[]; b: readonly number[] }): boolean {
+  // l.a / l.b: [offset, row stride, column stride, ...batch strides] in elements.
+  const aligned = (xs: readonly number[]) => xs.every((x) => x % 4 === 0);
+  if (!v.needs) return true;
+  const aRows = l.a[2] === 1 && l.K % 4 === 0 && aligned([l.a[0], l.a[1], ...l.a.slice(3)]);
+  const bOk = l.b[2] === 1 && l.N % 4 === 0 && aligned([l.b[0], l.b[1], ...l.b.slice(3)]);
+  if (v.needs === 'vec4B') return bOk;
+  return bOk && aRows;
+}

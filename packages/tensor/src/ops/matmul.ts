@@ -3,7 +3,7 @@ import { tidy } from '../scope.ts';
 import { isCpuAdapter } from '../device.ts';
 import { dispatch } from '../engine.ts';
 import { envVar } from '../env.ts';
-import { CANDIDATES, coalesced, type MatmulVariant, tiled } from './matmul-kernels.ts';
+import { CANDIDATES, coalesced, layoutOk, type MatmulVariant, tiled, vec4 } from './matmul-kernels.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import { broadcastShapes, numel } from '../shape.ts';
 import { Storage } from '../storage.ts';
@@ -31,8 +31,16 @@ export function matmulVariant(): MatmulVariant {
     if (!v) throw new KdgpuError(`KDGPU_MATMUL=${pinned} names no kernel; choose one of ${CANDIDATES.map((c) => c.name).join(', ')}`);
     return (chosen = v);
   }
-  return (chosen = isCpuAdapter() ? coalesced(8, 4, 8) : tiled(64, 16));
+  return (chosen = isCpuAdapter() ? vec4(8, 16, 2) : tiled(64, 16));
 }
+
+// Kernels for what the chosen one cannot take: operands a vec4 kernel cannot read (unaligned or
+// strided), and products of a few rows (decoding one token), where a 16-row block would compute
+// 16 copies of one row.
+const SCALAR_CPU = coalesced(16, 8, 4);
+const SCALAR_GPU = tiled(64, 16);
+const FEW_ROWS_VEC4 = vec4(8, 1, 4);
+const FEW_ROWS = coalesced(8, 1, 8);
 
 /** Uses `variant` for every matmul from now on (the tuner calls this). */
 export function setMatmulVariant(variant: MatmulVariant): void {
@@ -67,13 +75,16 @@ function matmul3(a: Tensor, b: Tensor): Tensor {
   }
   // B read across its columns with a stride (a transposed weight, as in x @ W^T) makes every load
   // a gather; when the product reuses B over enough rows, one transposing copy is cheaper.
+  // (Reading B^T in place along k with vec4 loads was measured: 1.5-2x slower on lavapipe than
+  // this copy plus the vec4 kernel.)
   const bc = b.strides[b.rank - 1] !== 1 && N > 1 && M >= 8 ? noGrad(() => b.contiguous()) : b;
   const out = run(a, bc, y, batch, M, N, K, nb);
   if (bc !== b) bc.dispose();
   return out;
 }
 
-function run(a: Tensor, b: Tensor, y: Tensor, batch: number[], M: number, N: number, K: number, nb: number): Tensor {
+/** Batch shape and per-operand batch strides, padded to MAX_BATCH_RANK (broadcast dims: stride 0). */
+function batchStrides(a: Tensor, b: Tensor, batch: number[]): { bs: number[]; as: number[]; bbs: number[] } {
   const bs = [0, 0, 0, 0];
   const as = [0, 0, 0, 0];
   const bbs = [0, 0, 0, 0];
@@ -86,13 +97,27 @@ function run(a: Tensor, b: Tensor, y: Tensor, batch: number[], M: number, N: num
     bbs[lead + i] = bi >= 0 && b.shape[bi] !== 1 ? b.strides[bi] : 0;
   });
   for (let i = 0; i < lead; i++) bs[i] = 1;
+  return { bs, as, bbs };
+}
+
+/** What `layoutOk` checks: [offset, row stride, column stride, ...batch strides] of A and B. */
+function layoutOf(a: Tensor, b: Tensor, batch: number[], N: number, K: number) {
+  const { as, bbs } = batchStrides(a, b, batch);
+  return { N, K, a: [a.offset, a.strides[a.rank - 2], a.strides[a.rank - 1], ...as], b: [b.offset, b.strides[b.rank - 2], b.strides[b.rank - 1], ...bbs] };
+}
+
+function run(a: Tensor, b: Tensor, y: Tensor, batch: number[], M: number, N: number, K: number, nb: number): Tensor {
+  const { bs, as, bbs } = batchStrides(a, b, batch);
   const params = [
     M, N, K,
     a.offset, a.strides[a.rank - 2], a.strides[a.rank - 1],
     b.offset, b.strides[b.rank - 2], b.strides[b.rank - 1],
     MAX_BATCH_RANK, ...bs, ...as, ...bbs,
   ];
-  const v = matmulVariant();
+  const layout = layoutOf(a, b, batch, N, K);
+  let v = matmulVariant();
+  if (M < 4 && v.rowsPerGroup > 1) v = layoutOk(FEW_ROWS_VEC4, layout) ? FEW_ROWS_VEC4 : FEW_ROWS;
+  else if (!layoutOk(v, layout)) v = isCpuAdapter() ? SCALAR_CPU : SCALAR_GPU;
   dispatch(v.kernel, [a.storage.buf, b.storage.buf], [y.storage.buf], params, [Math.ceil(N / v.colsPerGroup), Math.ceil(M / v.rowsPerGroup), nb]);
   return y;
 }
