@@ -2,7 +2,9 @@ import { record } from '../autograd.ts';
 import { dispatch, f32bits, grid, type Kernel, LINEAR_ID } from '../engine.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
+import { isCpuAdapter } from '../device.ts';
 import { dense, dropCopy, empty, WG } from './util.ts';
+import { blockedBackwardKV, blockedBackwardQ, blockedForward } from './attention-blocked.ts';
 
 /**
  * Causal self-attention, flash-style: softmax(Q K^T * scale + causal mask) V per head without
@@ -13,15 +15,16 @@ import { dense, dropCopy, empty, WG } from './util.ts';
  * deterministic. Grouped-query attention: H query heads share Hkv key/value heads in groups of
  * H/Hkv. With S > T (KV cache), query t sits at position t + S - T.
  *
- * One invocation per row suits CPU adapters and small heads; a tiled version for real GPUs can
- * be chosen per adapter later.
+ * These per-row kernels take any head dim; for multiples of 4, `attention-blocked.ts` has the
+ * same algorithm with a workgroup per block of rows of one head (uniform loads, vec4 registers),
+ * which is what runs.
  */
 
 const BIND = (names: Array<[string, string, boolean]>) =>
   names.map(([n, t, rw], i) => `@group(0) @binding(${i}) var<storage, ${rw ? 'read_write' : 'read'}> ${n}: array<${t}>;`).join('\n') +
   `\n@group(0) @binding(${names.length}) var<storage, read> P: array<u32>;\n`;
 
-// P: [B, H, Hkv, T, S, scale bits]
+// P: [B, H, Hkv, T, S, scale bits, D / 4 (the blocked kernels' loop bound)]
 const COMMON = `  let B = P[0]; let H = P[1]; let Hkv = P[2]; let T = P[3]; let S = P[4];
   let scale = bitcast<f32>(P[5]);
   let off = S - T;`;
@@ -178,21 +181,35 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number)
   }
   if (D > 256) throw new KdgpuError(`causalAttention: head dimension ${D} > 256 is not supported`);
   const sc = scale ?? 1 / Math.sqrt(D);
-  const params = [B, H, Hkv, T, S, f32bits(sc)];
+  const params = [B, H, Hkv, T, S, f32bits(sc), D / 4];
   const qd = dense('causalAttention', q);
   const kd2 = dense('causalAttention', k);
   const vd = dense('causalAttention', v);
   const o = empty(q.shape);
   const lse = empty([B, H, T]);
-  dispatch(fwd(D), [qd.storage.buf, kd2.storage.buf, vd.storage.buf], [o.storage.buf, lse.storage.buf], params, grid(B * H * T, WG));
+  // The blocked kernels: workgroups of `bw` lanes (8 = one AVX2 vector on lavapipe), each lane
+  // taking 4 rows (forward, dQ) or 4 keys (dK, dV) of one head.
+  const bw = isCpuAdapter() ? 8 : 32;
+  const per = 4;
+  const blocked = D % 4 === 0 && B * H <= 65535 && Math.ceil(T / (bw * per)) <= 65535 && Math.ceil(S / (bw * per)) <= 65535;
+  const kernels = blocked
+    ? {
+        fwd: blockedForward(D, bw, 4, per),
+        q: blockedBackwardQ(D, bw, per),
+        kv: blockedBackwardKV(D, bw, per),
+        gq: [Math.ceil(T / (bw * per)), B * H, 1] as const,
+        gkv: [Math.ceil(S / (bw * per)), B * Hkv, 1] as const,
+      }
+    : { fwd: fwd(D), q: bwdQ(D), kv: bwdKV(D), gq: grid(B * H * T, WG), gkv: grid(B * Hkv * S, WG) };
+  dispatch(kernels.fwd, [qd.storage.buf, kd2.storage.buf, vd.storage.buf], [o.storage.buf, lse.storage.buf], params, kernels.gq);
   const out = record(o, 'causalAttention', [q, k, v], [qd, kd2, vd, o, lse], (g, [qs, ks, vs, os, ls]) => {
     const gc = g.contiguous();
     const dq = empty(q.shape);
     const dr = empty([B, H, T]);
-    dispatch(bwdQ(D), [qs.storage.buf, ks.storage.buf, vs.storage.buf, os.storage.buf, gc.storage.buf, ls.storage.buf], [dq.storage.buf, dr.storage.buf], params, grid(B * H * T, WG));
+    dispatch(kernels.q, [qs.storage.buf, ks.storage.buf, vs.storage.buf, os.storage.buf, gc.storage.buf, ls.storage.buf], [dq.storage.buf, dr.storage.buf], params, kernels.gq);
     const dk = empty(k.shape);
     const dv = empty(k.shape);
-    dispatch(bwdKV(D), [qs.storage.buf, ks.storage.buf, vs.storage.buf, gc.storage.buf, ls.storage.buf, dr.storage.buf], [dk.storage.buf, dv.storage.buf], params, grid(B * Hkv * S, WG));
+    dispatch(kernels.kv, [qs.storage.buf, ks.storage.buf, vs.storage.buf, gc.storage.buf, ls.storage.buf, dr.storage.buf], [dk.storage.buf, dv.storage.buf], params, kernels.gkv);
     return [dq, dk, dv];
   });
   dropCopy(qd, q);
