@@ -21,7 +21,9 @@ export { where } from './ops/elementwise.ts';
 export { cat, scatterAdd } from './ops/movement.ts';
 export { matmul } from './ops/matmul.ts';
 export { sumTo } from './ops/composite.ts';
-export { noGrad, isGradEnabled } from './autograd.ts';
+export { noGrad, isGradEnabled, type BackwardFn } from './autograd.ts';
+export { customGrad } from './custom-grad.ts';
+export { empty, writeSlice, scaleRows } from './ops/inplace.ts';
 export { tidy, keep, scope, Scope } from './scope.ts';
 export { memoryStats, resetPeakBytes, trimPool, type MemoryStats } from './pool.ts';
 export { engineStats, flush, sync } from './engine.ts';
@@ -39,5 +41,5 @@ export async function init(): Promise<GPUDevice> {
 export * as nn from './nn/index.ts';
 export { tuneMatmul } from './ops/matmul-tune.ts';
 export { matmulVariant, setMatmulVariant } from './ops/matmul.ts';
-export { CANDIDATES as MATMUL_CANDIDATES, type MatmulVariant } from './ops/matmul-kernels.ts';
+export { CANDIDATES as MATMUL_CANDIDATES, textbook as textbookMatmul, type MatmulVariant } from './ops/matmul-kernels.ts';
 export { sort } from './ops/sort.ts';
