@@ -163,3 +163,24 @@ test('softmax and log-softmax of a row of -inf give NaN, as PyTorch', async () =
   assert.deepEqual([l[2], l[3]], [0, -Infinity]);
   x.dispose();
 });
+
+test('transposed copies (4x4-block kernel and the general path) match the reference', async () => {
+  await init();
+  // [.., R, C] views of contiguous [.., C, R] tensors: multiples of 4 take the block kernel,
+  // others (and offsets not a multiple of 4) the general strided copy.
+  for (const [shape, lo] of [[[8, 12], 0], [[2, 3, 16, 4], 0], [[3, 8, 4], 1], [[5, 8], 0], [[2, 6, 5], 1], [[1, 4, 8], 0]] as Array<[number[], number]>) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = Float32Array.from({ length: n }, (_, i) => i * 0.5 - 3);
+    const base = tensor(data, { shape });
+    const x = lo ? base.slice(0, lo) : base; // a slice along the first axis has an offset
+    const y = x.transpose(-2, -1).contiguous();
+    const [C, R] = x.shape.slice(-2);
+    const got = (await y.data()) as Float32Array;
+    const off = lo * (n / shape[0]);
+    const batch = x.size / (R * C);
+    const want: number[] = [];
+    for (let b = 0; b < batch; b++) for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) want.push(data[off + b * C * R + c * R + r]);
+    assert.deepEqual([...got], want, `shape ${JSON.stringify(shape)} from ${lo}`);
+    for (const t of [base, x, y]) t.dispose();
+  }
+});

@@ -24,8 +24,56 @@ export function contiguous(x: Tensor): Tensor {
 /** A contiguous copy with its own storage. */
 export function copy(x: Tensor): Tensor {
   x._assertLive('copy');
-  const y = mapElementwise('copy', [x], x.shape, x.dtype, x.dtype, 'v0');
+  const y = transposedCopy(x) ?? mapElementwise('copy', [x], x.shape, x.dtype, x.dtype, 'v0');
   return record(y, 'copy', [x], [], (g) => [g]);
+}
+
+/**
+ * The commonest copy of all, `x.transpose(-2, -1).contiguous()` of a contiguous tensor (every
+ * x @ W^T backward, attention's K^T), in 4x4 blocks: each invocation reads four vec4 rows of the
+ * source and writes four vec4 rows of the result, instead of one element through a div/mod per
+ * dimension. Null when `x` is not such a view or a dimension is not a multiple of 4.
+ */
+function transposedCopy(x: Tensor): Tensor | null {
+  if (x.rank < 2) return null;
+  const [R, C] = x.shape.slice(-2);
+  const src = [...x.shape.slice(0, -2), C, R];
+  const expect = contiguousStrides(src);
+  [expect[x.rank - 2], expect[x.rank - 1]] = [expect[x.rank - 1], expect[x.rank - 2]];
+  if (R % 4 !== 0 || C % 4 !== 0 || x.offset % 4 !== 0 || !x.strides.every((st, i) => st === expect[i] || x.shape[i] === 1)) return null;
+  const batch = numel(x.shape.slice(0, -2));
+  const y = Tensor._make(Storage.alloc(x.size, x.dtype, x.shape), x.shape);
+  if (x.size === 0) return y;
+  const t = wgslType(x.dtype);
+  const kernel: Kernel = {
+    key: `transpose4:${x.dtype}`,
+    nIn: 1,
+    nOut: 1,
+    code: () => `@group(0) @binding(0) var<storage, read> X: array<vec4<${t}>>;
+@group(0) @binding(1) var<storage, read_write> Y: array<vec4<${t}>>;
+@group(0) @binding(2) var<storage, read> P: array<u32>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  // P: [blocks, R / 4, C / 4, offset / 4]; block = (b, rb, cb) with cb fastest.
+  let id = ${LINEAR_ID(WG)};
+  if (id >= P[0]) { return; }
+  let R4 = P[1]; let C4 = P[2];
+  let cb = id % C4;
+  let rb = (id / C4) % R4;
+  let b = id / (C4 * R4);
+  // Source [C, R] rows 4cb..4cb+3, vec4 rb; result [R, C] rows 4rb..4rb+3, vec4 cb.
+  let s = P[3] + b * R4 * C4 * 4u + cb * 4u * R4 + rb;
+  let x0 = X[s]; let x1 = X[s + R4]; let x2 = X[s + 2u * R4]; let x3 = X[s + 3u * R4];
+  let d = b * R4 * C4 * 4u + rb * 4u * C4 + cb;
+  Y[d] = vec4<${t}>(x0.x, x1.x, x2.x, x3.x);
+  Y[d + C4] = vec4<${t}>(x0.y, x1.y, x2.y, x3.y);
+  Y[d + 2u * C4] = vec4<${t}>(x0.z, x1.z, x2.z, x3.z);
+  Y[d + 3u * C4] = vec4<${t}>(x0.w, x1.w, x2.w, x3.w);
+}`,
+  };
+  const blocks = batch * (R / 4) * (C / 4);
+  dispatch(kernel, [x.storage.buf], [y.storage.buf], [blocks, R / 4, C / 4, x.offset / 4], grid(blocks, WG));
+  return y;
 }
 
 /** Converts to another dtype (f32 -> i32 truncates toward zero). */
