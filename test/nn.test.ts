@@ -80,19 +80,34 @@ async function fusedEqualsComposed(name: string, shapes: number[][], fused: (...
   a.grads.forEach((g, i) => close(g, b.grads[i], `${name} grad ${i}`, tol, tol));
 }
 
-test('causal attention equals the composed path at T = 256 with grouped-query heads', async () => {
-  await fusedEqualsComposed('attention T=256', [[1, 4, 256, 16], [1, 2, 256, 16], [1, 2, 256, 16]],
-    (q, k, v) => nn.causalAttention(q, k, v), (q, k, v) => nn.attentionComposed(q, k, v, 0.25), 2e-4);
-});
+// Both backward paths (the dQ/dK/dV kernels, and row blocks through the matmul kernels) are
+// checked whatever the adapter would pick.
+// 'blocks' with a small score budget, so the backward runs in several row blocks.
+for (const [mode, maxScores] of [['kernels', undefined], ['blocks', undefined], ['blocks', 3000]] as const) {
+  test(`causal attention (${mode} backward${maxScores ? `, ${maxScores} scores per block` : ''}) equals the composed path at T = 256 with grouped-query heads`, async () => {
+    nn.setAttentionBackward(mode, maxScores);
+    try {
+      await fusedEqualsComposed('attention T=256', [[1, 4, 256, 16], [1, 2, 256, 16], [1, 2, 256, 16]],
+        (q, k, v) => nn.causalAttention(q, k, v), (q, k, v) => nn.attentionComposed(q, k, v, 0.25), 2e-4);
+    } finally {
+      nn.setAttentionBackward('auto');
+    }
+  });
 
-test('causal attention: blocked kernels on ragged shapes with a KV-cache offset, and the per-row kernels for odd head dims', async () => {
-  // T and S not multiples of a workgroup's 32 rows, S > T (decoding with a cache), 3 query heads per KV head.
-  await fusedEqualsComposed('attention blocked T=37 S=50', [[2, 6, 37, 8], [2, 2, 50, 8], [2, 2, 50, 8]],
-    (q, k, v) => nn.causalAttention(q, k, v), (q, k, v) => nn.attentionComposed(q, k, v, 1 / Math.sqrt(8)), 2e-4);
-  // D = 6 is not a multiple of 4: the per-row kernels.
-  await fusedEqualsComposed('attention per-row D=6', [[1, 2, 19, 6], [1, 1, 23, 6], [1, 1, 23, 6]],
-    (q, k, v) => nn.causalAttention(q, k, v), (q, k, v) => nn.attentionComposed(q, k, v, 1 / Math.sqrt(6)), 2e-4);
-});
+  test(`causal attention (${mode} backward${maxScores ? `, ${maxScores} scores per block` : ''}): ragged shapes with a KV-cache offset, and the per-row kernels for odd head dims`, async () => {
+    nn.setAttentionBackward(mode, maxScores);
+    try {
+      // T and S not multiples of a workgroup's 32 rows, S > T (decoding with a cache), 3 query heads per KV head.
+      await fusedEqualsComposed('attention blocked T=37 S=50', [[2, 6, 37, 8], [2, 2, 50, 8], [2, 2, 50, 8]],
+        (q, k, v) => nn.causalAttention(q, k, v), (q, k, v) => nn.attentionComposed(q, k, v, 1 / Math.sqrt(8)), 2e-4);
+      // D = 6 is not a multiple of 4: the per-row kernels.
+      await fusedEqualsComposed('attention per-row D=6', [[1, 2, 19, 6], [1, 1, 23, 6], [1, 1, 23, 6]],
+        (q, k, v) => nn.causalAttention(q, k, v), (q, k, v) => nn.attentionComposed(q, k, v, 1 / Math.sqrt(6)), 2e-4);
+    } finally {
+      nn.setAttentionBackward('auto');
+    }
+  });
+}
 
 test('norms and activations equal their composed versions on a larger shape', async () => {
   await fusedEqualsComposed('layerNorm', [[64, 96], [96], [96]], (x, w, b) => nn.layerNorm(x, w, b), (x, w, b) => nn.layerNormComposed(x, w, b, 1e-5), 2e-4);

@@ -5,6 +5,23 @@ import type { Tensor } from '../tensor.ts';
 import { isCpuAdapter } from '../device.ts';
 import { dense, dropCopy, empty, WG } from './util.ts';
 import { blockedBackwardKV, blockedBackwardQ, blockedForward } from './attention-blocked.ts';
+import { attentionBackwardBlocks } from './attention-backward.ts';
+
+/** Which backward `causalAttention` records (see `setAttentionBackward`). */
+export type AttentionBackward = 'auto' | 'kernels' | 'blocks';
+let backwardMode: AttentionBackward = 'auto';
+let blockScores = 1 << 22;
+
+/**
+ * Picks the attention backward: 'kernels' (the dQ and dK/dV kernels), 'blocks' (row blocks of
+ * recomputed scores through the matmul kernels, `attention-backward.ts`) or 'auto' (blocks on CPU
+ * adapters, where they are faster, kernels elsewhere). Both give the same gradients; tests run both.
+ * `maxScores` bounds the blocks' memory: scores per block (B * H * rows * S), default 4M (16 MiB).
+ */
+export function setAttentionBackward(mode: AttentionBackward, maxScores = 1 << 22): void {
+  backwardMode = mode;
+  blockScores = maxScores;
+}
 
 /**
  * Causal self-attention, flash-style: softmax(Q K^T * scale + causal mask) V per head without
@@ -204,6 +221,7 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number)
   dispatch(kernels.fwd, [qd.storage.buf, kd2.storage.buf, vd.storage.buf], [o.storage.buf, lse.storage.buf], params, kernels.gq);
   const out = record(o, 'causalAttention', [q, k, v], [qd, kd2, vd, o, lse], (g, [qs, ks, vs, os, ls]) => {
     const gc = g.contiguous();
+    if (backwardMode === 'blocks' || (backwardMode === 'auto' && isCpuAdapter())) return attentionBackwardBlocks(gc, qs, ks, vs, os, ls, sc, blockScores);
     const dq = empty(q.shape);
     const dr = empty([B, H, T]);
     dispatch(kernels.q, [qs.storage.buf, ks.storage.buf, vs.storage.buf, os.storage.buf, gc.storage.buf, ls.storage.buf], [dq.storage.buf, dr.storage.buf], params, kernels.gq);

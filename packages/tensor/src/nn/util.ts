@@ -2,12 +2,7 @@ import { Storage, type DType } from '../storage.ts';
 import { Tensor } from '../tensor.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 
-/** A new uninitialized contiguous tensor (every element must be written by the kernel). */
-export function empty(shape: readonly number[], dtype: DType = 'f32'): Tensor {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return Tensor._make(Storage.alloc(n, dtype, shape), [...shape]);
-}
+export { empty } from '../ops/inplace.ts';
 
 /** Contiguous f32 view of `x` with zero offset semantics handled by passing `offset` to kernels. */
 export function dense(op: string, x: Tensor): Tensor {
