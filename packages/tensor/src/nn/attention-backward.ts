@@ -26,24 +26,23 @@ export function attentionBackwardBlocks(g: Tensor, q: Tensor, k: Tensor, v: Tens
   const [, Hkv, S] = k.shape;
   const rep = H / Hkv;
   const off = S - T;
-  const dq = empty([B, Hkv, rep, T, D]);
-  const dk = zeros([B, Hkv, S, D]);
-  const dv = zeros([B, Hkv, S, D]);
   const q5 = q.reshape([B, Hkv, rep, T, D]);
   const g5 = g.reshape([B, Hkv, rep, T, D]);
   const l5 = lse.reshape([B, Hkv, rep, T, 1]);
   const d5 = tidy(() => g.mul(o).sum(-1, true).reshape([B, Hkv, rep, T, 1])); // D_i
   const rows = Math.max(1, Math.min(T, Math.floor(maxScores / (B * H * S))));
-  for (let t0 = 0; t0 < T; t0 += rows) {
-    const t1 = Math.min(T, t0 + rows);
+
+  // The gradients of query rows [t0, t1): dQ for those rows ([B, Hkv, rep, t1 - t0, D]) and their
+  // contributions to dK and dV for the keys they see ([B, Hkv, t1 + off, D]).
+  const block = (t0: number, t1: number): [Tensor, Tensor, Tensor] => {
     const nb = t1 - t0;
     const keys = t1 + off; // the block's last query sees keys [0, t1 + off)
-    tidy(() => {
-      const block = (x: Tensor, w: number) => x.slice(3, t0, t1).contiguous().reshape([B, Hkv, rep * nb, w]);
-      const Qb = block(q5, D);
-      const Gb = block(g5, D);
-      const Lb = block(l5, 1);
-      const Db = block(d5, 1);
+    return tidy(() => {
+      const rowsOf = (x: Tensor, w: number) => x.slice(3, t0, t1).contiguous().reshape([B, Hkv, rep * nb, w]);
+      const Qb = rowsOf(q5, D);
+      const Gb = rowsOf(g5, D);
+      const Lb = rowsOf(l5, 1);
+      const Db = rowsOf(d5, 1);
       const Kb = k.slice(2, 0, keys);
       const Vb = v.slice(2, 0, keys);
       const s = Qb.matmul(Kb.transpose(-2, -1)); // unscaled scores [B, Hkv, rep * nb, keys]
@@ -53,10 +52,30 @@ export function attentionBackwardBlocks(g: Tensor, q: Tensor, k: Tensor, v: Tens
       const p = mapElementwise('attn_p', [s, Lb, scale, { u32: keys }, { u32: rep * nb }, { u32: nb }, { u32: t0 + off }], s.shape, 'f32', 'f32',
         'select(0.0, exp(v0 * v2 - v1), i % v3 <= v6 + ((i / v3) % v4) % v5)');
       const ds = mapElementwise('attn_ds', [p, Gb.matmul(Vb.transpose(-2, -1)), Db], s.shape, 'f32', 'f32', 'v0 * (v1 - v2)');
-      writeSlice(dq, 3, t0, ds.matmul(Kb).mul(scale).reshape([B, Hkv, rep, nb, D]));
+      return [ds.matmul(Kb).mul(scale).reshape([B, Hkv, rep, nb, D]), ds.transpose(-2, -1).matmul(Qb).mul(scale), p.transpose(-2, -1).matmul(Gb)];
+    });
+  };
+
+  if (rows >= T) {
+    // One block (short sequences): its results are the gradients.
+    const [dq, dk, dv] = block(0, T);
+    d5.dispose();
+    const dqh = dq.reshape([B, H, T, D]);
+    dq.dispose();
+    return [dqh, dk, dv];
+  }
+  const dq = empty([B, Hkv, rep, T, D]);
+  const dk = zeros([B, Hkv, S, D]);
+  const dv = zeros([B, Hkv, S, D]);
+  for (let t0 = 0; t0 < T; t0 += rows) {
+    const t1 = Math.min(T, t0 + rows);
+    const keys = t1 + off;
+    tidy(() => {
+      const [dqb, dkb, dvb] = block(t0, t1);
+      writeSlice(dq, 3, t0, dqb);
       // Summed in a scope of its own so the view of dk (dv) is gone before dk is written in place.
-      writeSlice(dk, 2, 0, tidy(() => dk.slice(2, 0, keys).add(ds.transpose(-2, -1).matmul(Qb).mul(scale))));
-      writeSlice(dv, 2, 0, tidy(() => dv.slice(2, 0, keys).add(p.transpose(-2, -1).matmul(Gb))));
+      writeSlice(dk, 2, 0, tidy(() => dk.slice(2, 0, keys).add(dkb)));
+      writeSlice(dv, 2, 0, tidy(() => dv.slice(2, 0, keys).add(dvb)));
     });
   }
   d5.dispose();
