@@ -2,7 +2,7 @@
  * `npm run bench`: the tensor runtime's workloads beside PyTorch CPU (2 threads, OpenBLAS) in the
  * same run. Ratios > 1 mean kdgpu is faster. Numbers depend on the adapter, printed first.
  */
-import { adapterName, init, randn, tidy, tuneMatmul } from '@kdgpu/tensor';
+import { adapterName, init, matmulVariant, randn, setMatmulVariant, textbookMatmul, tidy, tuneMatmul } from '@kdgpu/tensor';
 import { printTable, type Row, runTorch, timeGpu } from './harness.ts';
 import { blockParams, blockStep, causalMask, mlpParams, mlpStep } from './workloads.ts';
 import { kernelWorkloads } from './kernels.ts';
@@ -84,6 +84,23 @@ for (const g of gpu) {
   console.error(`  ${g.name}: ${ms.toFixed(2)} ms`);
 }
 printTable(`@kdgpu/tensor on ${adapterName()}`, rows);
+
+// The yardstick of the transformer-kernels issue: the 16x16 shared-memory textbook kernel on the
+// same adapter, same shape, same run.
+{
+  const n = quick ? 256 : 1024;
+  const a = randn([n, n], { seed: 1 });
+  const b = randn([n, n], { seed: 2 });
+  const tuned = matmulVariant();
+  setMatmulVariant(textbookMatmul());
+  const ms = await timeGpu('textbook', () => tidy(() => void a.matmul(b)), { time: 0, iterations: 2 });
+  setMatmulVariant(tuned);
+  const mine = rows.find((r) => r.name === `matmul ${n}^3`)!.ms;
+  const gf = (t: number) => ((2 * n ** 3) / 1e6 / t).toFixed(2);
+  console.log(`\nmatmul ${n}^3: textbook 16x16 shared-memory kernel ${ms.toFixed(1)} ms (${gf(ms)} GFLOP/s); ${tuned.name} ${mine.toFixed(1)} ms (${gf(mine)} GFLOP/s) = ${(ms / mine).toFixed(1)}x the textbook kernel`);
+  a.dispose();
+  b.dispose();
+}
 
 console.log(`\n### Fused kernels vs composed ops vs PyTorch CPU on ${adapterName()}\n`);
 console.log('| workload (forward+backward) | fused ms | composed ms | fused speedup | PyTorch CPU ms | fused vs PyTorch | fused rate |');
