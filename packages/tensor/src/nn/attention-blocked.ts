@@ -40,6 +40,20 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   let nd4 = P[6];`;
 
 
+/**
+ * The query rows of a lane (forward and dQ): head bh = wid.y, rows t_r = block start + r * WG +
+ * lane (clamped to T - 1 for loads; stores check t_r < T), the last key each may see, and the
+ * start of its key/value head (GQA: H / Hkv query heads share one).
+ */
+function queryRows(D4: number, RQ: number, WG: number): string {
+  return `  let bh = wid.y;
+  let h = bh % H;
+  let kb = ((bh / H) * Hkv + h / (H / Hkv)) * S * ${D4}u;
+${range(RQ).map((r) => `  let t${r} = wid.x * ${WG * RQ}u + ${r * WG}u + lid.x;
+  let row${r} = bh * T + min(t${r}, T - 1u);
+  let last${r} = min(t${r}, T - 1u) + off;`).join('\n')}`;
+}
+
 export function blockedForward(D: number, WG: number, BK = 2, RQ = 4): Kernel {
   const D4 = D / 4;
   const K = range(BK);
@@ -51,13 +65,8 @@ export function blockedForward(D: number, WG: number, BK = 2, RQ = 4): Kernel {
     nOut: 2,
     code: () => `${BIND([['Q', 'vec4f', false], ['K', 'vec4f', false], ['V', 'vec4f', false], ['O', 'vec4f', true], ['L', 'f32', true]])}
 ${HEAD(WG)}
-  let bh = wid.y;
-  let h = bh % H;
-  let kb = ((bh / H) * Hkv + h / (H / Hkv)) * S * ${D4}u;
-${Q.map((r) => `  let t${r} = wid.x * ${rows}u + ${r * WG}u + lid.x;
-  let row${r} = bh * T + min(t${r}, T - 1u);
-  let last${r} = min(t${r}, T - 1u) + off;
-  var m${r} = -1e30;
+${queryRows(D4, RQ, WG)}
+${Q.map((r) => `  var m${r} = -1e30;
   var l${r} = 0.0;
   var q${r}: array<vec4f, ${D4}>;
   var a${r}: array<vec4f, ${D4}>;`).join('\n')}
@@ -102,13 +111,8 @@ export function blockedBackwardQ(D: number, WG: number, RQ = 4): Kernel {
     nOut: 2,
     code: () => `${BIND([['Q', 'vec4f', false], ['K', 'vec4f', false], ['V', 'vec4f', false], ['O', 'vec4f', false], ['G', 'vec4f', false], ['L', 'f32', false], ['DQ', 'vec4f', true], ['DR', 'f32', true]])}
 ${HEAD(WG)}
-  let bh = wid.y;
-  let h = bh % H;
-  let kb = ((bh / H) * Hkv + h / (H / Hkv)) * S * ${D4}u;
-${Q.map((r) => `  let t${r} = wid.x * ${rows}u + ${r * WG}u + lid.x;
-  let row${r} = bh * T + min(t${r}, T - 1u);
-  let last${r} = min(t${r}, T - 1u) + off;
-  let lse${r} = L[row${r}];
+${queryRows(D4, RQ, WG)}
+${Q.map((r) => `  let lse${r} = L[row${r}];
   var q${r}: array<vec4f, ${D4}>;
   var g${r}: array<vec4f, ${D4}>;
   var dq${r}: array<vec4f, ${D4}>;
