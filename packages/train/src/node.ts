@@ -1,6 +1,6 @@
 /**
  * @kdgpu/train/node: adapters that touch the file system or the process (Node 20+ and Deno):
- * atomic writes, the on-disk token cache, metrics files and console progress.
+ * atomic writes, the on-disk token cache, metrics files, console progress and the matmul tuning cache.
  * @module
  */
 
@@ -11,3 +11,4 @@ export * from './progress-node.ts';
 export * from './checkpoint-node.ts';
 export * from './offline-logits-node.ts';
 export * from './run-node.ts';
+export * from './tune-node.ts';

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { adapterName, checkDeviceHealth, init, KdgpuError, type Tensor } from '@kdgpu/tensor';
+import { adapterName, checkDeviceHealth, init, KdgpuError, type Tensor, tuneMatmul } from '@kdgpu/tensor';
 import { createLoss, lossOptionKeys, type LossName, lossNames, type TeacherInput, universalLogitDistillation } from '@kdgpu/losses';
 import * as models from '@kdgpu/models';
 import { type CausalLM, createModel, type ModelConfig } from '@kdgpu/models';
@@ -23,6 +23,7 @@ import { openMetricsFile } from './metrics-node.ts';
 import { consoleProgress } from './progress-node.ts';
 import type { DistillPart } from './step.ts';
 import { cachedTokenize } from './token-cache-node.ts';
+import { fileTuneStore } from './tune-node.ts';
 import { train, type TrainSummary } from './trainer.ts';
 import { offlineTeacher } from './offline-logits-node.ts';
 
@@ -287,6 +288,9 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
     if (!opts.quiet) console.log(s);
   };
   say(`kdgpu: run ${c.run.name} in ${runDir} on ${adapterName()}`);
+  // The fastest matmul kernel for this adapter: timed on the first run on a machine, then read
+  // from the user's cache folder. Results are the same bits whichever kernel runs.
+  await tuneMatmul({ store: fileTuneStore(), log: say });
   const files = await corpusFiles(c);
   const tok = await resolveTokenizer(c, runDir, files.train, opts.quiet);
   const cacheDir = c.data.cacheDir ?? join(runDir, 'cache', 'tokens');
