@@ -81,6 +81,20 @@ const STRIDED = `fn strided(i: u32, base: u32, shapeAt: u32) -> u32 {
   return o;
 }`;
 
+/**
+ * Both kernels: source `src` (read, strided) and target O (read_write); thread i < P[0]; `b`
+ * indexes the words after the source's shape, offset and strides.
+ */
+const head = (src: string, t: string) => `@group(0) @binding(0) var<storage, read> ${src}: array<${t}>;
+@group(0) @binding(1) var<storage, read_write> O: array<${t}>;
+@group(0) @binding(2) var<storage, read> P: array<u32>;
+${STRIDED}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = ${LINEAR_ID(WG)};
+  if (i >= P[0]) { return; }
+  let b = 3u + 2u * P[1];`;
+
 function writeSliceKernel(T: DType): Kernel {
   const t = wgslType(T);
   // One thread per source element. P: [n, rank, srcShape(rank), srcOffset, srcStrides(rank),
@@ -89,15 +103,7 @@ function writeSliceKernel(T: DType): Kernel {
     key: `writeSlice:${T}`,
     nIn: 1,
     nOut: 1,
-    code: () => `@group(0) @binding(0) var<storage, read> X: array<${t}>;
-@group(0) @binding(1) var<storage, read_write> O: array<${t}>;
-@group(0) @binding(2) var<storage, read> P: array<u32>;
-${STRIDED}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${LINEAR_ID(WG)};
-  if (i >= P[0]) { return; }
-  let b = 3u + 2u * P[1];
+    code: () => `${head('X', t)}
   O[(i / P[b]) * P[b + 1u] + P[b + 2u] + i % P[b]] = X[strided(i, 2u + P[1], 2u)];
 }`,
   };
@@ -137,15 +143,7 @@ const scaleRowsKernel: Kernel = {
   nIn: 1,
   nOut: 1,
   // One thread per target element. P: [n, rank(s), sShape(rank), sOffset, sStrides(rank), V, dstOffset]
-  code: () => `@group(0) @binding(0) var<storage, read> S: array<f32>;
-@group(0) @binding(1) var<storage, read_write> O: array<f32>;
-@group(0) @binding(2) var<storage, read> P: array<u32>;
-${STRIDED}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${LINEAR_ID(WG)};
-  if (i >= P[0]) { return; }
-  let b = 3u + 2u * P[1];
+  code: () => `${head('S', 'f32')}
   let o = P[b + 1u] + i;
   O[o] = O[o] * S[strided(i / P[b], 2u + P[1], 2u)];
 }`,
