@@ -1,4 +1,3 @@
-import { Storage, type DType } from '../storage.ts';
 import { Tensor } from '../tensor.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 

@@ -16,7 +16,6 @@ export type Operand = Tensor | number | { u32: number };
 const WG = 64;
 const MAX_RANK = 8;
 
-/** Computes `expr` (WGSL in v0, v1, ... of type `computeType`) over broadcast operands. */
 /**
  * How a tensor operand is indexed from the output's linear index i:
  * - `c`: contiguous, same shape: offset + i.

@@ -100,12 +100,6 @@ function batchStrides(a: Tensor, b: Tensor, batch: number[]): { bs: number[]; as
   return { bs, as, bbs };
 }
 
-/** What `layoutOk` checks: [offset, row stride, column stride, ...batch strides] of A and B. */
-function layoutOf(a: Tensor, b: Tensor, batch: number[], N: number, K: number) {
-  const { as, bbs } = batchStrides(a, b, batch);
-  return { N, K, a: [a.offset, a.strides[a.rank - 2], a.strides[a.rank - 1], ...as], b: [b.offset, b.strides[b.rank - 2], b.strides[b.rank - 1], ...bbs] };
-}
-
 function run(a: Tensor, b: Tensor, y: Tensor, batch: number[], M: number, N: number, K: number, nb: number): Tensor {
   const { bs, as, bbs } = batchStrides(a, b, batch);
   const params = [
@@ -114,7 +108,8 @@ function run(a: Tensor, b: Tensor, y: Tensor, batch: number[], M: number, N: num
     b.offset, b.strides[b.rank - 2], b.strides[b.rank - 1],
     MAX_BATCH_RANK, ...bs, ...as, ...bbs,
   ];
-  const layout = layoutOf(a, b, batch, N, K);
+  // What `layoutOk` checks: [offset, row stride, column stride, ...batch strides] of A and B.
+  const layout = { N, K, a: [...params.slice(3, 6), ...as], b: [...params.slice(6, 9), ...bbs] };
   let v = matmulVariant();
   if (M < 4 && v.rowsPerGroup > 1) v = layoutOk(FEW_ROWS_VEC4, layout) ? FEW_ROWS_VEC4 : FEW_ROWS;
   else if (!layoutOk(v, layout)) v = isCpuAdapter() ? SCALAR_CPU : SCALAR_GPU;
