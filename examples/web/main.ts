@@ -314,7 +314,7 @@ async function runAll(): Promise<void> {
     teacher = buildModel(s.teacher, tok.vocabSize, 1);
     $('teacher-params').textContent = `(${fmtInt(teacher.numParameters())} parameters)`;
     const th = runHooks('teacher', s.teacher.steps, 'Teacher: cross-entropy');
-    const teacherResult = summarize(teacher, await trainTeacher(teacher, s, tok.trainIds, tok.evalIds, th));
+    const teacherResult = summarize(teacher, await trainTeacher(teacher, s, tokenizer, tok.trainIds, tok.evalIds, th));
     $('teacher-info').textContent = describeRun(teacherResult);
     if (stopRequested) return void setState('stopped', 'stopped');
 
@@ -323,7 +323,7 @@ async function runAll(): Promise<void> {
     $('student-params').textContent = `(${fmtInt(student.numParameters())} parameters)`;
     const temp = lossOptionKeys(s.loss as LossName).includes('temperature') ? `, T ${s.temperature}` : '';
     const sh = runHooks('student', s.student.steps, `Student: (1 − ${s.kdRatio})·CE + ${s.kdRatio}·${s.loss}${temp}`);
-    const studentResult = summarize(student, await distilStudent(student, teacher, s, tok.trainIds, tok.evalIds, sh));
+    const studentResult = summarize(student, await distilStudent(student, teacher, s, tokenizer, tok.trainIds, tok.evalIds, sh));
     $('student-info').textContent = describeRun(studentResult);
     if (stopRequested) return void setState('stopped', 'stopped');
 

@@ -5,10 +5,10 @@
  * writer that forwards each record to the page.
  * @module
  */
-import { createLoss, lossOptionKeys, type LossName } from '@kdgpu/losses';
+import { lossInfo } from '@kdgpu/losses';
 import { type CausalLM, createModel, generate, tinyLlama } from '@kdgpu/models';
 import type { Tokenizer } from '@kdgpu/tokenizer';
-import { type DistillPart, type MetricsRecord, type MetricsWriter, train, type TrainConfig, type TrainSummary, validateConfig } from '@kdgpu/train';
+import { buildObjective, type MetricsRecord, type MetricsWriter, train, type TrainingConfig, trainingConfig, type TrainSummary } from '@kdgpu/train';
 import type { ModelSettings, Settings } from './settings.ts';
 
 /** Positions the models accept: training blocks plus room for a prompt and its continuation. */
@@ -34,19 +34,20 @@ export function buildModel(m: ModelSettings, vocabSize: number, seed: number): C
   );
 }
 
-/** The loss names offered for distillation: the zoo minus plain cross-entropy (already the CE part). */
+/**
+ * The loss names offered for distillation: the zoo minus plain cross-entropy (already the CE part)
+ * and the cross-tokenizer losses (teacher and student share the page's tokenizer).
+ */
 export function distillLossNames(all: readonly string[]): string[] {
-  return all.filter((n) => n !== 'crossEntropy');
+  return all.filter((n) => n !== 'crossEntropy' && !lossInfo(n).crossVocabulary);
 }
 
-/** The trainer config of one run (paths are placeholders: the page passes data and models in memory). */
-function runConfig(s: Settings, m: ModelSettings, name: string, distill: boolean): TrainConfig {
-  return validateConfig({
-    run: { name, outDir: '(memory)', seed: 42 },
-    data: { files: ['(memory)'], blockSize: s.blockSize, batchSize: s.batchSize, maxEvalBlocks: s.maxEvalBlocks },
-    tokenizer: { path: '(memory)' },
-    model: { type: 'llama' },
-    ...(distill ? { teachers: [{ path: '(memory)' }], distill: { loss: s.loss, kdRatio: s.kdRatio, temperature: s.temperature } } : {}),
+/** The trainer settings of one run (data, tokenizer and models are passed to `train` as values). */
+function runConfig(s: Settings, m: ModelSettings, distill: boolean): TrainingConfig {
+  return trainingConfig({
+    run: { seed: 42 },
+    data: { blockSize: s.blockSize, batchSize: s.batchSize, maxEvalBlocks: s.maxEvalBlocks },
+    ...(distill ? { distill: { loss: s.loss, kdRatio: s.kdRatio, temperature: s.temperature } } : {}),
     optimizer: { lr: m.lr, clipGradNorm: 1 },
     schedule: { type: 'cosine', warmupSteps: Math.max(1, Math.round(m.steps / 10)), minRatio: 0.1 },
     train: { maxSteps: m.steps, logEvery: Math.min(s.logEvery, m.steps), evalEvery: Math.min(s.evalEvery, m.steps) },
@@ -67,18 +68,24 @@ function writer(hooks: RunHooks): MetricsWriter {
 }
 
 /** Trains `model` as the teacher (cross-entropy only). */
-export async function trainTeacher(model: CausalLM, s: Settings, trainIds: Int32Array, evalIds: Int32Array, hooks: RunHooks): Promise<TrainSummary> {
-  const config = runConfig(s, s.teacher, 'teacher', false);
-  return await train({ model, trainTokens: trainIds, evalTokens: evalIds, config, metrics: writer(hooks), onStep: hooks.onStep, shouldStop: hooks.shouldStop });
+export async function trainTeacher(model: CausalLM, s: Settings, tok: Tokenizer, trainIds: Int32Array, evalIds: Int32Array, hooks: RunHooks): Promise<TrainSummary> {
+  const config = runConfig(s, s.teacher, false);
+  return await train({ model, data: { train: trainIds, eval: evalIds }, tokenizer: tok, config, metrics: writer(hooks), onStep: hooks.onStep, shouldStop: hooks.shouldStop });
 }
 
-/** Distils `teacher` into `student`: (1 − kdRatio)·CE + kdRatio·KD with the chosen loss. */
-export async function distilStudent(student: CausalLM, teacher: CausalLM, s: Settings, trainIds: Int32Array, evalIds: Int32Array, hooks: RunHooks): Promise<TrainSummary> {
-  const config = runConfig(s, s.student, 'student', true);
-  const keys = lossOptionKeys(s.loss as LossName);
-  const opts: Record<string, unknown> = keys.includes('temperature') ? { temperature: s.temperature } : {};
-  const distill: DistillPart = { loss: createLoss(s.loss, opts), teachers: { kind: 'models', models: [teacher] }, reduction: 'mean' };
-  return await train({ model: student, trainTokens: trainIds, evalTokens: evalIds, config, distill, metrics: writer(hooks), onStep: hooks.onStep, shouldStop: hooks.shouldStop });
+/**
+ * Distils `teacher` into `student`: (1 − kdRatio)·CE + kdRatio·KD with the chosen loss. The
+ * objective is built by `buildObjective`, as the `kdgpu distill` command builds it (loss options
+ * checked by the losses registry, vocabularies checked).
+ */
+export async function distilStudent(student: CausalLM, teacher: CausalLM, s: Settings, tok: Tokenizer, trainIds: Int32Array, evalIds: Int32Array, hooks: RunHooks): Promise<TrainSummary> {
+  const config = runConfig(s, s.student, true);
+  const distill = buildObjective({
+    distill: config.distill!,
+    student: { vocabSize: student.config.vocab_size, tokenizer: tok, name: 'the student' },
+    teachers: [{ kind: 'model', model: teacher, tokenizer: tok, name: 'the teacher' }],
+  });
+  return await train({ model: student, data: { train: trainIds, eval: evalIds }, tokenizer: tok, config, distill, metrics: writer(hooks), onStep: hooks.onStep, shouldStop: hooks.shouldStop });
 }
 
 /**

@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { init, memoryStats, nn } from '@kdgpu/tensor';
 import { type CausalLM, createModel, tinyLlama } from '@kdgpu/models';
-import { crc32, type TrainerState } from '@kdgpu/train';
+import { crc32, type TrainerState, zeroSums } from '@kdgpu/train';
 import { CheckpointError, findCheckpoint, loadCheckpoint, saveCheckpoint, STATE_FILE } from '@kdgpu/train/node';
 
 const work = mkdtempSync(join(tmpdir(), 'kdgpu-ckpt-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 
-const state = (step: number): TrainerState => ({ step, loader: { epoch: 0, position: step * 8 }, tokens: step * 256, bestEval: null, sums: [0, 0, 0, 0, 0, 0, 0], lastLogStep: step });
+const state = (step: number): TrainerState => ({ step, loader: { epoch: 0, position: step * 8 }, tokens: step * 256, bestEval: null, sums: zeroSums(), lastLogStep: step });
 
 async function setup(): Promise<{ model: CausalLM; opt: nn.AdamW }> {
   await init();

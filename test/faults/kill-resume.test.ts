@@ -38,7 +38,9 @@ test(`SIGKILL at ${KILLS}+ random moments, resumed each time: final weights equa
   let kills = 0;
   let completed = false;
   for (let attempt = 0; attempt < 60 && !(completed && kills >= KILLS); attempt++) {
-    const run = startKdgpu(['train', config, '--quiet', ...(attempt > 0 ? ['--resume'] : [])]);
+    // Resume once a checkpoint exists; a run killed before its first checkpoint has nothing to
+    // resume and starts over (moving aside whatever it left, e.g. its first metrics lines).
+    const run = startKdgpu(['train', config, '--quiet', ...(latestStep(ckptDir) >= 0 ? ['--resume'] : attempt > 0 ? ['--overwrite'] : [])]);
     let exitedEarly = false;
     void run.exited.then(() => (exitedEarly = true));
     if (kills < KILLS) {

@@ -9,7 +9,7 @@ import { closeSync, mkdtempSync, readSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'fflate';
-import { crc32, decodeBlock, encodeBlock, MAGIC } from '@kdgpu/train';
+import { crc32, decodeBlock, encodeBlock, OFFLINE_LOGITS_MAGIC as MAGIC } from '@kdgpu/train';
 import { readOfflineFooter } from '@kdgpu/train/node';
 import { assertCoverage, fuzz, mutateBytes, mutateJson, type Rng, summary } from './fuzz.ts';
 

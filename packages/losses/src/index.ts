@@ -34,5 +34,5 @@ export { splitSizes } from './chunk.ts';
 export { teacherLogits, truncate } from './teacher.ts';
 export { logAddExp } from './math.ts';
 export { combineLosses, scheduleRatio, type CombineOptions, type RatioSchedule } from './combine.ts';
-export { LOSSES, createLoss, lossNames, lossOptionKeys, type BoundLoss, type LossName, type LossOptionsOf } from './registry.ts';
-export { universalLogitDistillation, type ULDOptions } from './cross/uld.ts';
+export { LOSSES, createLoss, lossInfo, lossNames, lossOptionKeys, type BoundLoss, type LossInfo, type LossName, type LossOptionsOf } from './registry.ts';
+export { universalLogitDistillation, uld, type CrossVocabularySpec, type ULDOptions } from './cross/uld.ts';

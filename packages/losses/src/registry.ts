@@ -1,5 +1,6 @@
 import { KdgpuError, type Tensor } from '@kdgpu/tensor';
-import { type DefinedLoss, optionKeys } from './define.ts';
+import { type CrossVocabularySpec, uld } from './cross/uld.ts';
+import { type DefinedLoss, type LossSpec, optionKeys } from './define.ts';
 import { crossEntropy } from './losses/cross-entropy.ts';
 import { generalizedJSD, jsDivergence } from './losses/jsd.ts';
 import { forwardKL, reverseKL, symmetricKL } from './losses/kl.ts';
@@ -12,7 +13,8 @@ import { checkCommon } from './validate.ts';
 
 /**
  * Every loss by name. Adding a loss: one file under losses/ that calls `defineLoss`, and one row
- * here; its options are then accepted (and unknown ones rejected) by `createLoss`.
+ * here; its options are then accepted (and unknown ones rejected) by `createLoss`. `uld` compares
+ * distributions over different vocabularies (cross-tokenizer distillation; see {@link lossInfo}).
  */
 export const LOSSES = {
   crossEntropy,
@@ -26,6 +28,7 @@ export const LOSSES = {
   totalVariation,
   logitMSE,
   nllSoft,
+  uld,
 } as const;
 
 /** The name of a registered loss. */
@@ -37,14 +40,49 @@ export type LossOptionsOf<K extends LossName> = NonNullable<Parameters<(typeof L
 /** A loss with its options bound: `(studentLogits, teacherLogits, labels) -> Tensor`. */
 export type BoundLoss = (studentLogits: Tensor, teacherLogits: TeacherInput, labels: Tensor | null) => Tensor;
 
+/** What a caller needs to know about a registered loss before using it. */
+export interface LossInfo {
+  name: LossName;
+  /** The option keys it accepts. */
+  options: string[];
+  /** Whether it needs teacher logits (every loss but cross-entropy). */
+  needsTeacher: boolean;
+  /** Whether it takes a `temperature`. */
+  usesTemperature: boolean;
+  /**
+   * Whether student and teacher may have different vocabularies (and sequence lengths): true for
+   * cross-tokenizer losses (ULD), which take one teacher and no truncation; false for the others,
+   * which compare the two distributions token id by token id.
+   */
+  crossVocabulary: boolean;
+}
+
+function isKnown(name: string): name is LossName {
+  return Object.hasOwn(LOSSES, name);
+}
+
+function specOf(name: LossName): LossSpec<CommonOptions> | CrossVocabularySpec {
+  return LOSSES[name].spec as LossSpec<CommonOptions> | CrossVocabularySpec;
+}
+
 /** The registered loss names. */
 export function lossNames(): LossName[] {
   return Object.keys(LOSSES) as LossName[];
 }
 
+/** Facts about loss `name` (throws for an unknown name, listing the known ones). */
+export function lossInfo(name: string): LossInfo {
+  if (!isKnown(name)) throw new KdgpuError(`unknown loss ${JSON.stringify(name)}; known: ${lossNames().join(', ')}`);
+  const spec = specOf(name);
+  if ('crossVocabulary' in spec) {
+    return { name, options: [...spec.options], needsTeacher: true, usesTemperature: spec.options.includes('temperature'), crossVocabulary: true };
+  }
+  return { name, options: optionKeys(spec), needsTeacher: spec.needsTeacher, usesTemperature: spec.usesTemperature, crossVocabulary: false };
+}
+
 /** The option keys loss `name` accepts. */
 export function lossOptionKeys(name: LossName): string[] {
-  return optionKeys(LOSSES[name].spec as DefinedLoss<CommonOptions>['spec']);
+  return lossInfo(name).options;
 }
 
 /**
@@ -54,16 +92,23 @@ export function lossOptionKeys(name: LossName): string[] {
 export function createLoss<K extends LossName>(name: K, opts?: LossOptionsOf<K>): BoundLoss;
 export function createLoss(name: string, opts?: Record<string, unknown>): BoundLoss;
 export function createLoss(name: string, opts: object = {}): BoundLoss {
-  if (!Object.hasOwn(LOSSES, name)) {
+  if (!isKnown(name)) {
     throw new KdgpuError(`createLoss: unknown loss ${JSON.stringify(name)}; known: ${lossNames().join(', ')}`);
   }
-  const loss = LOSSES[name as LossName] as unknown as DefinedLoss<CommonOptions>;
-  const allowed = optionKeys(loss.spec);
+  const allowed = lossInfo(name).options;
   for (const k of Object.keys(opts)) {
     if (!allowed.includes(k)) throw new KdgpuError(`createLoss: ${name} has no option ${JSON.stringify(k)}; its options are ${allowed.join(', ')}`);
   }
-  const o = { ...loss.spec.defaults, ...opts } as CommonOptions;
+  const spec = specOf(name);
+  if ('crossVocabulary' in spec) {
+    const o = { ...opts } as CommonOptions;
+    checkCommon(name, o);
+    spec.check?.(o);
+    return (s, t, l) => uld(s, t as Tensor, l, o);
+  }
+  const loss = LOSSES[name] as unknown as DefinedLoss<CommonOptions>;
+  const o = { ...spec.defaults, ...opts } as CommonOptions;
   checkCommon(name, o);
-  loss.spec.check?.(o);
+  spec.check?.(o);
   return (s, t, l) => loss(s, t, l, o);
 }

@@ -9,6 +9,8 @@ import {
   generalizedJSD,
   lossNames,
   lossOptionKeys,
+  lossInfo,
+  universalLogitDistillation,
   scheduleRatio,
   skewForwardKL,
   symmetricKL,
@@ -52,8 +54,19 @@ describe('api', () => {
   test('registry: every loss by name, options checked when the loss is created', async () => {
     assert.deepEqual(lossNames(), [
       'crossEntropy', 'forwardKL', 'reverseKL', 'symmetricKL', 'jsDivergence', 'generalizedJSD',
-      'skewForwardKL', 'skewReverseKL', 'totalVariation', 'logitMSE', 'nllSoft',
+      'skewForwardKL', 'skewReverseKL', 'totalVariation', 'logitMSE', 'nllSoft', 'uld',
     ]);
+    // ULD is registered like the others; it is the one loss across vocabularies, with its own options.
+    assert.deepEqual(lossInfo('uld'), { name: 'uld', options: ['ignoreIndex', 'reduction', 'temperature'], needsTeacher: true, usesTemperature: true, crossVocabulary: true });
+    assert.equal(lossInfo('forwardKL').crossVocabulary, false);
+    assert.throws(() => createLoss('uld', { topK: 5 }), /uld has no option "topK"; its options are ignoreIndex, reduction, temperature/);
+    assert.throws(() => createLoss('uld', { temperature: 0 }), /uld: temperature must be a positive number/);
+    assert.throws(() => lossInfo('kl'), /unknown loss "kl"; known: crossEntropy/);
+    const viaRegistry = createLoss('uld', { temperature: 2 });
+    const su = tensor(Array.from({ length: 10 }, (_, i) => Math.sin(i)), { shape: [2, 5] });
+    const tu = tensor(Array.from({ length: 21 }, (_, i) => Math.cos(i)), { shape: [3, 7] });
+    const [u1, u2] = tidy(() => [viaRegistry(su.reshape([1, 2, 5]), tu.reshape([1, 3, 7]), null), universalLogitDistillation(su.reshape([1, 2, 5]), tu.reshape([1, 3, 7]), null, { temperature: 2 })]);
+    assert.equal(await u1.item(), await u2.item());
     assert.ok(lossOptionKeys('skewForwardKL').includes('alpha'));
     assert.ok(!lossOptionKeys('logitMSE').includes('temperature'));
     assert.throws(() => createLoss('kl'), /unknown loss "kl"; known: crossEntropy, forwardKL/);

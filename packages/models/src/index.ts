@@ -22,7 +22,21 @@ export {
   configToJson,
   gpt2Inner,
 } from './config.ts';
-export { babyLlama58M, llama360M, gpt2_705M, distilLlama80M, tinyLlama, tinyGPT2, demoLlama } from './presets.ts';
+export {
+  babyLlama58M,
+  llama360M,
+  gpt2_705M,
+  distilLlama80M,
+  tinyLlama,
+  tinyGPT2,
+  demoLlama,
+  MODEL_PRESETS,
+  type PresetBuilder,
+  type PresetName,
+  presetNames,
+  modelPreset,
+  describePresets,
+} from './presets.ts';
 export { type CausalLM, type ForwardOptions, type BuildOptions, splitSizes } from './model.ts';
 export { Llama } from './llama.ts';
 export { GPT2 } from './gpt2.ts';

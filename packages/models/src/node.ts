@@ -9,10 +9,12 @@
  * const again = await loadModel('out/baby-llama');   // Llama or GPT2, from config.json
  * ```
  */
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CausalLM } from './model.ts';
-import { type LoadOptions, type LoadReport, loadModelFrom, loadWeights, type ModelFiles, type ModelSink, saveModelTo, type SaveOptions } from './checkpoint.ts';
+import { CONFIG_FILE, type LoadOptions, type LoadReport, loadModelFrom, loadWeights, type ModelFiles, type ModelSink, saveModelTo, type SaveOptions } from './checkpoint.ts';
+import { configFromJson, type ModelConfig } from './config.ts';
 import type { ByteSource } from './safetensors.ts';
 
 /** A ByteSource reading a file at offsets (no whole-file read). Close it when done. */
@@ -73,9 +75,43 @@ export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions 
   await saveModelTo(model, dirSink(dir), opts);
 }
 
-/** Builds a Llama or GPT2 from `dir/config.json` and loads its safetensors weights (sharded or not). */
+/** Why `dir` is not a model directory (null when it has a config.json), with where models usually are. */
+function notAModel(dir: string): string | null {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    return `${dir} does not exist`;
+  }
+  if (!st.isDirectory()) return `${dir} is a file, not a model folder (a folder with config.json and model.safetensors)`;
+  if (existsSync(join(dir, CONFIG_FILE))) return null;
+  const hints = ['final', 'checkpoints'].filter((n) => existsSync(join(dir, n)));
+  return `${dir} has no ${CONFIG_FILE}, so it is not a model folder` +
+    (hints.includes('final') ? `; it looks like a kdgpu run: its model is ${join(dir, 'final')}` : hints.includes('checkpoints') ? `; it looks like a kdgpu run: its checkpoints are in ${join(dir, 'checkpoints')}` : '');
+}
+
+/** The config of the model in `dir` (its `config.json`), without loading weights. Errors name the folder. */
+export async function readModelConfig(dir: string): Promise<ModelConfig> {
+  const why = notAModel(dir);
+  if (why) throw new Error(`loadModel: ${why}`);
+  try {
+    return configFromJson(await readFile(join(dir, CONFIG_FILE), 'utf8'));
+  } catch (e) {
+    throw new Error(`${join(dir, CONFIG_FILE)}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Builds a Llama or GPT2 from `dir/config.json` and loads its safetensors weights (sharded or not). Errors name the folder. */
 export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<CausalLM> {
-  return await loadModelFrom(dirFiles(dir), opts);
+  const why = notAModel(dir);
+  if (why) throw new Error(`loadModel: ${why}`);
+  try {
+    return await loadModelFrom(dirFiles(dir), opts);
+  } catch (e) {
+    // Name the folder, keeping the error's class (callers tell out-of-memory from bad files by it).
+    if (e instanceof Error && !e.message.includes(dir)) e.message = `${dir}: ${e.message}`;
+    throw e;
+  }
 }
 
 /** Loads safetensors files from disk into an existing model (names and shapes checked). */

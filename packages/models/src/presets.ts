@@ -1,4 +1,6 @@
-import { type GPT2Config, gpt2Config, type LlamaConfig, llamaConfig } from './config.ts';
+import { type GPT2Config, gpt2Config, type LlamaConfig, llamaConfig, type ModelConfig } from './config.ts';
+import { countParameters } from './create.ts';
+import { KdgpuError } from '@kdgpu/tensor';
 
 /**
  * Presets for the seed projects' models (shared/reference/kd-spec.md sections 3 and 4) and tiny
@@ -127,4 +129,50 @@ export function demoLlama(fields: Partial<LlamaConfig> = {}): LlamaConfig {
     eos_token_id: 2,
     ...fields,
   });
+}
+
+/** A preset: fills in a model config's numbers, with `fields` overriding them. */
+export type PresetBuilder = (fields?: Record<string, unknown>) => ModelConfig;
+
+/**
+ * Every preset by name, for configs that name one (`"model": {"type": "llama", "preset":
+ * "babyLlama58M"}`). Adding a preset: one builder function above and one row here.
+ */
+export const MODEL_PRESETS = {
+  babyLlama58M,
+  llama360M,
+  gpt2_705M,
+  distilLlama80M,
+  tinyLlama,
+  tinyGPT2,
+  demoLlama,
+} as const satisfies Record<string, (fields?: never) => ModelConfig>;
+
+/** The name of a preset in {@link MODEL_PRESETS}. */
+export type PresetName = keyof typeof MODEL_PRESETS;
+
+/** Preset names, all of them or only those building `modelType` ("llama" or "gpt2"). */
+export function presetNames(modelType?: ModelConfig['model_type']): PresetName[] {
+  const names = Object.keys(MODEL_PRESETS) as PresetName[];
+  return modelType === undefined ? names : names.filter((n) => MODEL_PRESETS[n]().model_type === modelType);
+}
+
+/**
+ * The config preset `name` builds, with `fields` overriding its numbers. An unknown name throws,
+ * listing the presets (those of `modelType` first when it is given).
+ */
+export function modelPreset(name: string, fields: Record<string, unknown> = {}): ModelConfig {
+  if (!Object.hasOwn(MODEL_PRESETS, name)) {
+    throw new KdgpuError(`unknown model preset ${JSON.stringify(name)}; presets: ${describePresets()}`);
+  }
+  return (MODEL_PRESETS[name as PresetName] as unknown as PresetBuilder)(fields);
+}
+
+/** `babyLlama58M (llama, 58.3M parameters), ...`: every preset with its architecture and size. */
+export function describePresets(modelType?: ModelConfig['model_type']): string {
+  return presetNames(modelType).map((n) => `${n} (${MODEL_PRESETS[n]().model_type}, ${formatParams(countParameters(MODEL_PRESETS[n]()))})`).join(', ');
+}
+
+function formatParams(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M parameters` : `${(n / 1e3).toFixed(0)}k parameters`;
 }

@@ -11,6 +11,8 @@ import {
   gpt2Config,
   llama360M,
   llamaConfig,
+  modelPreset,
+  presetNames,
   tinyGPT2,
   tinyLlama,
 } from '@kdgpu/models';
@@ -81,4 +83,15 @@ test('configs are validated with messages naming the field', () => {
   assert.throws(() => gpt2Config({ n_embd: 30, n_head: 4 }), /n_embd \(30\) must be a multiple of n_head \(4\)/);
   assert.throws(() => gpt2Config({ activation_function: 'gelu' } as never), /activation_function "gelu" is not supported/);
   assert.throws(() => gpt2Config({ n_layer: 0 }), /n_layer must be a positive integer/);
+});
+
+test('presets by name: MODEL_PRESETS, modelPreset with overrides, unknown names list the presets', () => {
+  assert.deepEqual(presetNames(), ['babyLlama58M', 'llama360M', 'gpt2_705M', 'distilLlama80M', 'tinyLlama', 'tinyGPT2', 'demoLlama']);
+  assert.deepEqual(presetNames('gpt2'), ['gpt2_705M', 'tinyGPT2']);
+  assert.deepEqual(modelPreset('babyLlama58M'), babyLlama58M());
+  const c = modelPreset('tinyLlama', { vocab_size: 300 });
+  assert.equal(c.vocab_size, 300);
+  assert.equal(c.model_type, 'llama');
+  assert.throws(() => modelPreset('babyLlama'), /unknown model preset "babyLlama"; presets: babyLlama58M \(llama, 58\.3M parameters\), .*tinyGPT2 \(gpt2/);
+  assert.throws(() => modelPreset('toString'), /unknown model preset/);
 });

@@ -14,6 +14,7 @@ import { dirFiles, dirSink, fileSource } from '@kdgpu/models/node';
 import { crc32 } from './checksum.ts';
 import { writeJsonAtomic } from './atomic-node.ts';
 import { type OptimizerSnapshot, snapshotOptimizer, type TrainerState } from './trainer.ts';
+import { RUNNING_SUMS, type RunningSums, zeroSums } from './step.ts';
 
 export const STATE_FILE = 'trainer-state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -78,14 +79,18 @@ export function stepDirName(step: number): string {
 export async function saveCheckpoint(root: string, model: CausalLM, opt: nn.AdamW, state: TrainerState, config: unknown, pointers: string[] = ['latest']): Promise<string> {
   const name = stepDirName(state.step);
   const final = join(root, name);
-  const tmp = join(root, `.${name}.tmp-${Date.now()}-${Math.floor(Math.random() * 1e9)}`);
+  let tmp: string | null = null;
   try {
+    await mkdir(root, { recursive: true });
     await removeStaleTemps(root);
-    await mkdir(tmp, { recursive: true });
-    // A complete checkpoint of this step is already in place when an earlier run was killed after
-    // the rename but before the pointer update; then only the pointer is written.
-    const exists = await stat(final).then((s) => s.isDirectory(), () => false);
-    if (!exists) {
+    // A checkpoint of this step is already in place when it was written earlier in this run (the
+    // best checkpoint of a step that is also a periodic one), or when an earlier run was killed
+    // after the rename but before the pointer update; then only the pointer is written. A folder
+    // that is not a complete checkpoint (no state file) is set aside and written again.
+    if (!(await isCompleteCheckpoint(final))) {
+      if (await stat(final).then(() => true, () => false)) await rename(final, join(root, `.${name}.incomplete-${Date.now()}`));
+      tmp = join(root, `.${name}.tmp-${Date.now()}-${Math.floor(Math.random() * 1e9)}`);
+      await mkdir(tmp, { recursive: true });
       await saveModelTo(model, dirSink(tmp));
       const params = [...model.parameters().keys()];
       const snap = await snapshotOptimizer(opt);
@@ -105,14 +110,48 @@ export async function saveCheckpoint(root: string, model: CausalLM, opt: nn.Adam
       await writeFileSynced(join(tmp, STATE_FILE), new TextEncoder().encode(JSON.stringify(meta, null, 1)));
       await fsyncPath(tmp);
       await rename(tmp, final);
+      tmp = null;
       await fsyncPath(root);
     }
     for (const p of pointers) await writeJsonAtomic(join(root, `${p}.json`), { dir: name, step: state.step, bestEval: state.bestEval });
     return final;
   } catch (e) {
-    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => {});
     throw new CheckpointError(`could not write checkpoint ${final}: ${(e as Error).message}; the previous checkpoint is unchanged`);
   }
+}
+
+/** Whether `dir` holds a checkpoint's state file listing every required file (cheap: no checksums). */
+async function isCompleteCheckpoint(dir: string): Promise<boolean> {
+  try {
+    const meta = JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8')) as CheckpointMeta;
+    for (const f of Object.keys(meta.files ?? {})) if (!(await stat(join(dir, f))).isFile()) return false;
+    return REQUIRED_FILES.every((f) => Object.hasOwn(meta.files ?? {}, f));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Keeps the newest `keep` checkpoints of `root` and removes the older ones, except those that
+ * `latest.json` and `best.json` name (always kept). `keep` 0 keeps everything. Returns the
+ * removed folders.
+ */
+export async function pruneCheckpoints(root: string, keep: number): Promise<string[]> {
+  if (keep <= 0) return [];
+  const steps = (await readdir(root).catch(() => [] as string[])).filter((n) => /^step-\d+$/.test(n)).sort();
+  const pinned = new Set<string>();
+  for (const p of ['latest', 'best']) {
+    const dir = await findCheckpoint(root, p).catch(() => null);
+    if (dir) pinned.add(dir.slice(root.length + 1));
+  }
+  const removed: string[] = [];
+  for (const n of steps.slice(0, Math.max(0, steps.length - keep))) {
+    if (pinned.has(n)) continue;
+    await rm(join(root, n), { recursive: true, force: true });
+    removed.push(join(root, n));
+  }
+  return removed;
 }
 
 /**
@@ -121,7 +160,7 @@ export async function saveCheckpoint(root: string, model: CausalLM, opt: nn.Adam
  */
 async function removeStaleTemps(root: string): Promise<void> {
   const names = await readdir(root).catch(() => [] as string[]);
-  for (const n of names) if (/^\.step-\d+\.tmp-/.test(n)) await rm(join(root, n), { recursive: true, force: true });
+  for (const n of names) if (/^\.step-\d+\.(tmp|incomplete)-/.test(n)) await rm(join(root, n), { recursive: true, force: true });
 }
 
 async function writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
@@ -178,8 +217,25 @@ function checkMeta(dir: string, meta: CheckpointMeta): void {
   const ok =
     st !== null && typeof st === 'object' && isInt(st.step) && isInt(st.tokens) && isInt(st.lastLogStep) &&
     st.loader !== null && typeof st.loader === 'object' && isInt(st.loader.epoch) && isInt(st.loader.position) &&
-    Array.isArray(st.sums) && st.sums.every((x) => typeof x === 'number') && (st.bestEval === null || typeof st.bestEval === 'number');
+    sumsOk(st.sums) && (st.bestEval === null || typeof st.bestEval === 'number');
   if (!ok) bad('"state" is malformed');
+  st!.sums = sumsFrom(st!.sums as unknown);
+}
+
+/** Checkpoints before the running sums had names stored them as this 7-number list. */
+const LEGACY_SUMS = ['loss', 'ce', 'kd', 'gradNorm', 'steps', 'consecutiveNonFinite', 'totalNonFinite'] as const;
+
+function sumsOk(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length === LEGACY_SUMS.length && v.every((x) => typeof x === 'number');
+  return v !== null && typeof v === 'object' && RUNNING_SUMS.every((k) => typeof (v as Record<string, unknown>)[k] === 'number');
+}
+
+/** The running sums of a checkpoint, by name (older checkpoints stored a list; their interval's skipped count was not kept). */
+function sumsFrom(v: unknown): RunningSums {
+  if (!Array.isArray(v)) return v as RunningSums;
+  const out = zeroSums();
+  LEGACY_SUMS.forEach((k, i) => (out[k] = v[i] as number));
+  return out;
 }
 
 /** Reads and verifies a checkpoint directory (checksums, sizes, parameter list). */

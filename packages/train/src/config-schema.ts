@@ -65,7 +65,6 @@ export interface TrainConfig {
     /** Config fields, overriding the preset's. */
     config?: Record<string, unknown>;
   };
-  /** Teacher checkpoints; `weight` scales each in the ensemble (default 1). Default []. */
   /**
    * Teacher checkpoints; `weight` scales each in the ensemble (default 1); `tokenizer` is the
    * teacher's tokenizer.json (default: one beside the model directory or in its parent), used to
@@ -117,10 +116,28 @@ export interface TrainConfig {
     checkpointEvery: number;
     /** Abort after this many consecutive steps with a non-finite loss (they are skipped). Default 10. */
     maxNonFiniteSteps: number;
+    /** Keep only the newest N step checkpoints (the latest and the best are always kept); 0 keeps all. Default 0. */
+    keepCheckpoints: number;
   };
   /** Precomputed teacher logits (top-k/top-p truncated) instead of running teachers. */
   offlineLogits?: { path: string; topK: number; topP: number };
 }
+
+/**
+ * What `train()` reads of a config: the loop's settings, without file paths, tokenizer or model
+ * (those come in as values). A whole {@link TrainConfig} is one; `trainingConfig()` validates one.
+ */
+export interface TrainingConfig {
+  run: Pick<TrainConfig['run'], 'seed'>;
+  data: Pick<TrainConfig['data'], 'blockSize' | 'batchSize' | 'evalBatchSize' | 'maxEvalBlocks' | 'evalSeed' | 'randomOffset' | 'shuffle'>;
+  optimizer: TrainConfig['optimizer'];
+  schedule: ScheduleConfig;
+  train: TrainConfig['train'];
+  distill?: TrainConfig['distill'];
+}
+
+/** A validated `distill` section. */
+export type DistillConfig = NonNullable<TrainConfig['distill']>;
 
 type Json = Record<string, unknown>;
 
@@ -223,6 +240,7 @@ export const trainConfigSchema: Json = {
       logEvery: int(1, { default: 10 }),
       checkpointEvery: int(0, { default: 0 }),
       maxNonFiniteSteps: int(0, { default: 10 }),
+      keepCheckpoints: int(0, { default: 0 }),
     }, { default: {} }),
     offlineLogits: obj({
       path: str(),

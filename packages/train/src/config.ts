@@ -6,9 +6,9 @@
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { makeSchedule, type ScheduleConfig } from './schedule.ts';
-import { type TrainConfig, trainConfigSchema } from './config-schema.ts';
+import { type TrainConfig, trainConfigSchema, type TrainingConfig } from './config-schema.ts';
 
-export { type TrainConfig, trainConfigSchema } from './config-schema.ts';
+export { type DistillConfig, type TrainConfig, trainConfigSchema, type TrainingConfig } from './config-schema.ts';
 
 type Json = Record<string, unknown>;
 
@@ -19,10 +19,23 @@ export const FORBIDDEN_KEYS: readonly string[] = ['__proto__', 'constructor', 'p
 export type ConfigCheck = { ok: true; config: TrainConfig; errors: [] } | { ok: false; errors: string[] };
 
 let validator: ValidateFunction | undefined;
+let loopValidator: ValidateFunction | undefined;
 
 function compiled(): ValidateFunction {
   validator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictTypes: false }).compile(trainConfigSchema);
   return validator;
+}
+
+/** The schema of a {@link TrainingConfig}: the whole schema with nothing required at the top and `data` defaulted. */
+function compiledLoop(): ValidateFunction {
+  if (!loopValidator) {
+    const schema = structuredClone(trainConfigSchema) as Json & { properties: Record<string, Json> };
+    delete schema.required;
+    delete schema.$id;
+    schema.properties.data = { ...schema.properties.data, default: {} };
+    loopValidator = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictTypes: false }).compile(schema);
+  }
+  return loopValidator;
 }
 
 function isPlainObject(v: unknown): v is Json {
@@ -124,23 +137,28 @@ export function formatAjvErrors(errors: readonly ErrorObject[], data: unknown): 
   return [...new Set(errors.filter((e) => !dropped.has(e)).map(formatError))];
 }
 
-function semanticErrors(c: TrainConfig): string[] {
+function semanticErrors(c: TrainConfig, loopOnly = false): string[] {
   const errors: string[] = [];
   const tryRun = (fn: () => void): void => {
     try { fn(); } catch (err) { errors.push((err as Error).message); }
   };
-  if ((c.data.dir === undefined) === (c.data.files === undefined)) errors.push('data: set exactly one of data.dir or data.files');
-  if (c.data.evalDir !== undefined && c.data.evalFiles !== undefined) errors.push('data: set at most one of data.evalDir or data.evalFiles');
-  if ((c.tokenizer.path === undefined) === (c.tokenizer.train === undefined)) errors.push('tokenizer: set exactly one of tokenizer.path or tokenizer.train');
-  if (c.distill !== undefined && c.teachers.length === 0 && c.offlineLogits === undefined) {
-    errors.push('distill: needs teachers or offlineLogits (remove distill for plain training)');
-  }
+  if (!loopOnly) sourceErrors(c, errors);
   // Schedules are checked now with a placeholder length when the trainer will supply it.
   const placeholder = { totalSteps: 2 ** 40 };
   tryRun(() => makeSchedule(c.schedule, placeholder, 'schedule'));
   const kd = c.distill?.kdRatio;
   if (kd !== undefined && typeof kd !== 'number') tryRun(() => makeSchedule(kd as ScheduleConfig, placeholder, 'distill.kdRatio'));
   return errors;
+}
+
+/** Checks of the data, tokenizer and teacher fields (not part of a {@link TrainingConfig}). */
+function sourceErrors(c: TrainConfig, errors: string[]): void {
+  if ((c.data.dir === undefined) === (c.data.files === undefined)) errors.push('data: set exactly one of data.dir or data.files');
+  if (c.data.evalDir !== undefined && c.data.evalFiles !== undefined) errors.push('data: set at most one of data.evalDir or data.evalFiles');
+  if ((c.tokenizer.path === undefined) === (c.tokenizer.train === undefined)) errors.push('tokenizer: set exactly one of tokenizer.path or tokenizer.train');
+  if (c.distill !== undefined && c.teachers.length === 0 && c.offlineLogits === undefined) {
+    errors.push('distill: needs teachers or offlineLogits (remove distill for plain training)');
+  }
 }
 
 /**
@@ -170,6 +188,31 @@ export function validateConfig(raw: unknown): TrainConfig {
   const result = checkConfig(raw);
   if (!result.ok) throw configError(result.errors);
   return result.config;
+}
+
+/**
+ * Validates the loop's part of a config (what `train()` reads: `run.seed`, the block and batch
+ * sizes, `optimizer`, `schedule`, `train`, `distill`), filling in defaults. No data files,
+ * tokenizer or model are needed: `train()` takes those as values. Throws one Error listing every
+ * problem, as {@link validateConfig}.
+ */
+export function trainingConfig(raw: unknown): TrainingConfig {
+  const forbidden: string[] = [];
+  forbiddenKeys(raw, '', forbidden);
+  if (forbidden.length > 0) throw configError(forbidden);
+  let data: unknown;
+  try {
+    data = structuredClone(raw ?? {});
+  } catch (err) {
+    throw configError([`(root): must be plain JSON data (${(err as Error).message})`]);
+  }
+  const validate = compiledLoop();
+  if (!validate(data)) throw configError(formatAjvErrors(validate.errors ?? [], data));
+  const config = data as TrainConfig;
+  if (config.train.epochs === undefined && config.train.maxSteps === undefined) config.train.epochs = 1;
+  const errors = semanticErrors(config, true);
+  if (errors.length > 0) throw configError(errors);
+  return config;
 }
 
 function configError(errors: string[]): Error {

@@ -1,27 +1,116 @@
 /**
- * @kdgpu/train: the browser-safe core of training: text cleaning, LR and KD-ratio schedules, data
- * blocking, the token cache format, config validation, metrics, progress and loss plots.
- * File-system and process adapters are in `@kdgpu/train/node` (`./node.ts`).
+ * @kdgpu/train: the browser-safe core of training: the trainer and its step, the distillation
+ * objective, data blocking and text inputs, cleaning, schedules, config validation, vocabulary
+ * checks, metrics, progress, loss plots, evaluation, and the token-cache and offline-logits file
+ * formats. File-system and process adapters are in `@kdgpu/train/node` (`./node.ts`).
+ * Every public name is listed here; anything else is internal.
  * @module
  */
 
-export * from './clean.ts';
-export * from './schedule.ts';
-export * from './random.ts';
-export * from './blocks.ts';
-export * from './checksum.ts';
-export * from './token-cache.ts';
-export * from './config.ts';
-export * from './metrics.ts';
-export * from './progress.ts';
-export * from './plot.ts';
-export * from './trainer.ts';
-export * from './step.ts';
-export * from './evaluate.ts';
-export * from './offline-logits.ts';
-export * from './eval-jsonl.ts';
-export * from './eval-loglik.ts';
-export * from './eval-minimal-pairs.ts';
-export * from './eval-multiple-choice.ts';
-export * from './eval-queries.ts';
-export * from './eval-text-metrics.ts';
+// The trainer, one step, the objective.
+export {
+  train,
+  plannedSteps,
+  snapshotOptimizer,
+  NonFiniteLossError,
+  type TrainerOptions,
+  type TrainData,
+  type TrainSummary,
+  type TrainerState,
+  type OptimizerSnapshot,
+  type CheckpointReason,
+} from './trainer.ts';
+export {
+  trainStep,
+  runTeachers,
+  shiftLabels,
+  newAccumulators,
+  readSums,
+  zeroSums,
+  disposeAccumulators,
+  RUNNING_SUMS,
+  type StepInputs,
+  type DistillPart,
+  type TeacherSource,
+  type RunningSums,
+  type Accumulators,
+} from './step.ts';
+export { buildObjective, sameTokenizer, type ObjectiveOptions, type TeacherSpec } from './objective.ts';
+export { studentModelConfig, type TokenizerFacts } from './model-config.ts';
+export { checkVocabulary, type VocabSide } from './vocab.ts';
+
+// Configs and schedules.
+export { type TrainConfig, type TrainingConfig, type DistillConfig, trainConfigSchema } from './config-schema.ts';
+export { validateConfig, checkConfig, trainingConfig, applyOverrides, formatAjvErrors, FORBIDDEN_KEYS, type ConfigCheck } from './config.ts';
+export {
+  makeSchedule,
+  scheduleFromValue,
+  constantSchedule,
+  cosineSchedule,
+  linearSchedule,
+  wsdSchedule,
+  rampSchedule,
+  SCHEDULE_TYPES,
+  type Schedule,
+  type ScheduleConfig,
+  type DecayShape,
+  type ConstantScheduleConfig,
+  type CosineScheduleConfig,
+  type LinearScheduleConfig,
+  type WsdScheduleConfig,
+  type RampScheduleConfig,
+} from './schedule.ts';
+
+// Data.
+export {
+  batches,
+  batchStream,
+  evalBatches,
+  countBlocks,
+  batchesPerEpoch,
+  type TokenArray,
+  type Batch,
+  type LoaderState,
+  type TrainBlockOptions,
+  type EvalBlockOptions,
+} from './blocks.ts';
+export { decodeTextInput, textFormatOf, isGzip, withoutGz, type TextFormat } from './text-input.ts';
+export { CLEANERS, CLEANER_NAMES, BABYLM_SOURCES, cleanerFor, sourceOf, type Cleaner, type CleanOptions, type BabyLMSource } from './clean.ts';
+export { crc32, hash64 } from './checksum.ts';
+export { tokenCacheKey, encodeTokenCache, decodeTokenCache, TOKEN_CACHE_MAGIC, TOKEN_CACHE_VERSION, TOKEN_CACHE_HEADER_BYTES, type TokenCacheMeta } from './token-cache.ts';
+export { MAGIC as OFFLINE_LOGITS_MAGIC, encodeBlock, decodeBlock, denseLogits, type OfflineFooter } from './offline-logits.ts';
+
+// Logs and plots.
+export { formatMetricsRecord, parseMetricsJsonl, jsonlMetricsWriter, memoryMetricsWriter, type MetricsRecord, type MetricsSplit, type MetricsWriter } from './metrics.ts';
+export { createProgress, formatDuration, formatCount, type ProgressOptions, type ProgressUpdate, type ProgressReporter } from './progress.ts';
+export { plotLossCurves, lossSeries, niceTicks, type LossSeries, type PlotOptions } from './plot.ts';
+
+// Evaluation.
+export { evaluateLM, type EvalResult } from './evaluate.ts';
+export { modelScorer, scoreContinuations, encodePair, maxPositions, prefixTokenId, type EvalTokenizer, type LoglikRequest, type ContinuationScorer, type ScoreOptions, type EncodedPair } from './eval-loglik.ts';
+export { evaluateMinimalPairs, parseMinimalPairs, type MinimalPair, type MinimalPairResult, type MinimalPairGroup, type MinimalPairsResult, type MinimalPairsOptions } from './eval-minimal-pairs.ts';
+export {
+  evaluateMultipleChoice,
+  parseMultipleChoice,
+  scoreMultipleChoice,
+  type MultipleChoiceItem,
+  type MultipleChoiceItemResult,
+  type MultipleChoiceResult,
+  type MultipleChoiceOptions,
+} from './eval-multiple-choice.ts';
+export {
+  evaluateQueries,
+  parseQueries,
+  scoreResponses,
+  generateContinuations,
+  modelEmbedder,
+  inputEmbeddings,
+  type QueryItem,
+  type QueryItemResult,
+  type QueryResult,
+  type TextEmbedder,
+  type ScoreResponsesOptions,
+  type QueryOptions,
+} from './eval-queries.ts';
+export { parseJsonl, type JsonlRecord } from './eval-jsonl.ts';
+export { keywordMatch, rougeL, cosineSimilarity, type RougeScore } from './eval-text-metrics.ts';

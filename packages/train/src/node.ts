@@ -1,14 +1,31 @@
 /**
- * @kdgpu/train/node: adapters that touch the file system or the process (Node 20+ and Deno):
- * atomic writes, the on-disk token cache, metrics files, console progress and the matmul tuning cache.
+ * @kdgpu/train/node: what touches the file system or the process (Node 20+ and Deno): whole runs
+ * from configs, run folders, checkpoints, data files and the token cache, teachers and offline
+ * logits files, atomic writes, metrics files, console progress, signals, the matmul tuning cache.
+ * Every public name is listed here.
  * @module
  */
 
-export * from './atomic-node.ts';
-export * from './token-cache-node.ts';
-export * from './metrics-node.ts';
-export * from './progress-node.ts';
-export * from './checkpoint-node.ts';
-export * from './offline-logits-node.ts';
-export * from './run-node.ts';
-export * from './tune-node.ts';
+export { runTraining, type RunOptions, type RunResult } from './run-node.ts';
+export { previousRun, moveRunAside, findResumePoint, checkResumeArchitecture, checkResumeSchedule, modelDifferences, type ResumePoint } from './run-folder-node.ts';
+export { handleStopSignals, signalExitCode, removeCheckpointTemps, type StopSignal, type StopHandle } from './signals-node.ts';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  findCheckpoint,
+  pruneCheckpoints,
+  stepDirName,
+  CheckpointError,
+  STATE_FILE,
+  OPTIMIZER_FILE,
+  type CheckpointMeta,
+  type LoadedCheckpoint,
+} from './checkpoint-node.ts';
+export { corpusFiles, tokenizeFiles, readDataText, cleanerOf, loadTokenizerFile, trainRunTokenizer, type DataFile } from './data-node.ts';
+export { inspectTeachers, inspectOfflineLogits, loadTeachers, teacherTokenizer, type TeacherFacts } from './teachers-node.ts';
+export { writeOfflineLogits, readOfflineFooter, offlineTeacher, checkOfflineLogitsData, tokensKey, type OfflineLogitsOptions } from './offline-logits-node.ts';
+export { cachedTokenize, tokenCachePath, type CacheStatus, type CachedTokens, type CachedTokenizeOptions } from './token-cache-node.ts';
+export { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync, type AtomicWriteOptions, type JsonWriteOptions } from './atomic-node.ts';
+export { openMetricsFile, readMetricsFile } from './metrics-node.ts';
+export { consoleProgress, type ConsoleProgressOptions } from './progress-node.ts';
+export { fileTuneStore, kdgpuCacheDir } from './tune-node.ts';

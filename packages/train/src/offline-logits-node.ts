@@ -125,6 +125,15 @@ export function readOfflineFooter(path: string): { fd: number; footer: OfflineFo
   }
 }
 
+/** Refuses stored logits computed on another token stream than `tokens` (other data, tokenizer or cleaning). */
+export function checkOfflineLogitsData(path: string, tokens: TokenArray): void {
+  const { fd, footer } = readOfflineFooter(path);
+  closeSync(fd);
+  if (footer.tokensKey !== tokensKey(tokens)) {
+    throw new KdgpuError(`offlineLogits.path: ${path} was computed on other data (the token stream differs: other files, tokenizer or cleaning); compute it again with \`kdgpu logits\` for this config`);
+  }
+}
+
 /**
  * A teacher source for the trainer: dense [B, T, V] teacher logits for a batch, read and
  * decompressed from `path` (blocks must be at multiples of blockSize: `data.randomOffset` false).

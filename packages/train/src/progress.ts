@@ -16,7 +16,7 @@ export interface ProgressOptions {
   isTTY: boolean;
   /** Terminal width in characters. Default 80. */
   columns?: number;
-  /** Plain mode: print a line every N steps (and at the last step). Default 10. */
+  /** Plain mode: print a line every N steps (and at the last step); the trainer passes `train.logEvery`. Default 10. */
   everySteps?: number;
   /** Terminal mode: redraw at most every this many ms (the last step always draws). Default 100. */
   minIntervalMs?: number;
@@ -30,9 +30,15 @@ export interface ProgressOptions {
 export interface ProgressUpdate {
   /** Optimizer steps taken. */
   step: number;
+  /** The total loss. */
   loss?: number;
+  /** Its cross-entropy and distillation parts, shown beside it when distilling. */
+  ce?: number;
+  kd?: number;
   tokensPerSec?: number;
   lr?: number;
+  /** Seconds since the start not spent training (evaluation, checkpoints), left out of the ETA. */
+  idleSeconds?: number;
 }
 
 /** The reporter. */
@@ -78,7 +84,7 @@ export function createProgress(opts: ProgressOptions): ProgressReporter {
   const minInterval = opts.minIntervalMs ?? 100;
   const now = opts.now ?? (() => performance.now());
   const label = opts.label ? `${opts.label} ` : '';
-  let start: { step: number; t: number } | undefined;
+  let start: { step: number; t: number; idle: number } | undefined;
   let last: ProgressUpdate | undefined;
   let lastDraw = -Infinity;
   let lastPrinted = -1;
@@ -86,12 +92,14 @@ export function createProgress(opts: ProgressOptions): ProgressReporter {
 
   const fields = (u: ProgressUpdate): string[] => {
     const parts: string[] = [];
-    if (u.loss !== undefined) parts.push(`loss ${Number.isFinite(u.loss) ? u.loss.toFixed(4) : String(u.loss)}`);
+    const num = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
+    if (u.loss !== undefined) parts.push(`loss ${num(u.loss)}${u.ce !== undefined && u.kd !== undefined ? ` (ce ${num(u.ce)}, kd ${num(u.kd)})` : ''}`);
     if (u.lr !== undefined) parts.push(`lr ${u.lr.toExponential(2)}`);
     if (u.tokensPerSec !== undefined) parts.push(`${formatCount(u.tokensPerSec)} tok/s`);
     let eta = '?';
     if (start && u.step > start.step) {
-      const perStep = (now() - start.t) / 1000 / (u.step - start.step);
+      const busy = (now() - start.t) / 1000 - Math.max(0, (u.idleSeconds ?? 0) - start.idle);
+      const perStep = Math.max(0, busy) / (u.step - start.step);
       eta = formatDuration(perStep * Math.max(0, total - u.step));
     }
     parts.push(`eta ${eta}`);
@@ -125,7 +133,7 @@ export function createProgress(opts: ProgressOptions): ProgressReporter {
 
   return {
     update(u) {
-      start ??= { step: u.step, t: now() };
+      start ??= { step: u.step, t: now(), idle: u.idleSeconds ?? 0 };
       last = u;
       if (isTTY) {
         if (u.step >= total || now() - lastDraw >= minInterval) draw();

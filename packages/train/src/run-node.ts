@@ -1,38 +1,56 @@
 /**
- * A whole training or distillation run from a validated config, on disk: read and clean the
- * corpus, train or load the tokenizer, tokenize with a cache, build or resume the model, load the
- * teachers, train with checkpoints and metrics, and save the final and best models. The CLI's
- * `train` and `distill` commands are this function.
+ * A whole training or distillation run from a validated config, on disk; the CLI's `train` and
+ * `distill` are this function. In order:
+ * 1. checks that write nothing: the data files, the run folder (a folder holding a run is never
+ *    overwritten by accident; `--resume` needs a checkpoint), the teachers' folders and stored
+ *    logits, the tokenizer (loaded, or trained in memory), every vocabulary (student, tokenizer,
+ *    teachers), a resumed run's architecture and schedule, and the distillation objective;
+ * 2. only then writes: the old run moved aside (`--overwrite`), `config.resolved.json`,
+ *    `tokenizer.json`, the token cache;
+ * 3. trains with checkpoints, metrics and signal handling, and saves the final model.
+ * @module
  */
+
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { adapterName, checkDeviceHealth, init, KdgpuError, type Tensor, tuneMatmul } from '@kdgpu/tensor';
-import { createLoss, lossOptionKeys, type LossName, lossNames, type TeacherInput, universalLogitDistillation } from '@kdgpu/losses';
-import * as models from '@kdgpu/models';
-import { type CausalLM, createModel, type ModelConfig } from '@kdgpu/models';
-import { loadModel, saveModel } from '@kdgpu/models/node';
-import { babyLlamaTokenizerOptions, type Tokenizer } from '@kdgpu/tokenizer';
-import { fromFile as loadTokenizer, save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setImmediate } from 'node:timers';
+import { adapterName, checkDeviceHealth, init, KdgpuError, tuneMatmul } from '@kdgpu/tensor';
+import { type CausalLM, createModel } from '@kdgpu/models';
+import { saveModel } from '@kdgpu/models/node';
+import type { Tokenizer } from '@kdgpu/tokenizer';
+import { save as saveTokenizer } from '@kdgpu/tokenizer/node';
 import { writeJsonAtomic } from './atomic-node.ts';
-import type { Batch, TokenArray } from './blocks.ts';
-import { findCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-node.ts';
-import { cleanerFor, sourceOf } from './clean.ts';
-import type { TrainConfig } from './config.ts';
+import { loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint-node.ts';
+import type { TrainConfig } from './config-schema.ts';
+import { corpusFiles, loadTokenizerFile, tokenizeFiles, trainRunTokenizer } from './data-node.ts';
 import { openMetricsFile } from './metrics-node.ts';
+import { studentModelConfig, type TokenizerFacts } from './model-config.ts';
+import { buildObjective, sameTokenizer } from './objective.ts';
+import { checkOfflineLogitsData } from './offline-logits-node.ts';
 import { consoleProgress } from './progress-node.ts';
-import type { DistillPart } from './step.ts';
-import { cachedTokenize } from './token-cache-node.ts';
+import { checkResumeArchitecture, checkResumeSchedule, findResumePoint, isInside, moveRunAside, previousRun, type ResumePoint, runExistsError } from './run-folder-node.ts';
+import { handleStopSignals, type StopSignal } from './signals-node.ts';
+import { inspectOfflineLogits, inspectTeachers, loadTeachers } from './teachers-node.ts';
 import { fileTuneStore } from './tune-node.ts';
-import { train, type TrainSummary } from './trainer.ts';
-import { offlineTeacher } from './offline-logits-node.ts';
+import { plannedSteps, train, type TrainSummary } from './trainer.ts';
+import { checkVocabulary } from './vocab.ts';
 
 export interface RunOptions {
-  /** Continue from `<run>/checkpoints/latest.json` when it exists. */
-  resume?: boolean;
-  /** Print progress (default true). */
+  /**
+   * Continue a run: `true` from the run folder's latest checkpoint (an error when there is none),
+   * or a checkpoint folder (or a run folder, meaning its latest checkpoint).
+   */
+  resume?: boolean | string;
+  /** When the run folder holds a run, move it aside (to `<name>.replaced-<date>`) instead of refusing. */
+  overwrite?: boolean;
+  /** Let a resumed run continue with a changed schedule (length, learning rate, KD ratio). */
+  allowScheduleChange?: boolean;
+  /** No progress output (default false). */
   quiet?: boolean;
-  /** Stop after this step, as if killed (tests). */
+  /** Handle SIGINT/SIGTERM: save a checkpoint and stop (default true). */
+  handleSignals?: boolean;
+  /** Called after every step (tests use it to kill or inspect a run). */
   onStep?: (step: number) => void | Promise<void>;
 }
 
@@ -41,221 +59,8 @@ export interface RunResult {
   summary: TrainSummary;
   tokenizer: Tokenizer;
   model: CausalLM;
-}
-
-/** Files of a corpus given as a directory (by extension) or a list. */
-async function listFiles(dir: string | undefined, files: string[] | undefined, keep: (name: string) => boolean): Promise<string[]> {
-  if (files) return files.map((f) => resolve(f));
-  if (!dir) return [];
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    throw new KdgpuError(`data: cannot read directory ${dir}: ${(e as Error).message}`);
-  }
-  return names.filter(keep).sort().map((n) => resolve(dir, n));
-}
-
-/** Training and evaluation files: BabyLM layout `<source>.train` / `<source>.dev`. */
-export async function corpusFiles(c: TrainConfig): Promise<{ train: string[]; eval: string[] }> {
-  const exts = c.data.extensions.filter((e) => e !== '.dev');
-  const trainFiles = await listFiles(c.data.dir, c.data.files, (n) => exts.some((e) => n.endsWith(e)));
-  let evalFiles = await listFiles(c.data.evalDir, c.data.evalFiles, (n) => exts.some((e) => n.endsWith(e)) || n.endsWith('.dev'));
-  if (evalFiles.length === 0 && c.data.dir && c.data.extensions.includes('.dev')) {
-    evalFiles = await listFiles(c.data.dir, undefined, (n) => n.endsWith('.dev'));
-  }
-  if (trainFiles.length === 0) throw new KdgpuError(`data: no training files found (dir ${c.data.dir ?? '-'}, extensions ${c.data.extensions.join(', ')})`);
-  return { train: trainFiles, eval: evalFiles };
-}
-
-/** The cleaner configured for a file (by its source name), or identity. */
-function cleanerOf(c: TrainConfig, file: string): { name: string; fn: (t: string) => string } {
-  const src = sourceOf(file);
-  const name = c.data.clean[src];
-  if (!name) return { name: 'none', fn: (t) => t };
-  const f = cleanerFor(name);
-  return { name, fn: (t) => f(t, { dropParagraphBreaks: c.data.dropParagraphBreaks }) };
-}
-
-/** Tokenizes files (cleaned), with the on-disk cache, and concatenates them (Baby Llama: no BOS/EOS). */
-export async function tokenizeFiles(c: TrainConfig, files: string[], tok: Tokenizer, cacheDir: string): Promise<TokenArray> {
-  const parts: ArrayLike<number>[] = [];
-  const tokJson = tok.serialize(false);
-  for (const f of files) {
-    const cl = cleanerOf(c, f);
-    const r = await cachedTokenize(f, `${tokJson}\n${cl.name}\n${c.data.dropParagraphBreaks}`, (text) => tok.encode(cl.fn(text), { addSpecialTokens: false }).ids, cacheDir, { vocabSize: tok.vocabSize });
-    parts.push(r.ids);
-  }
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = tok.vocabSize <= 65536 ? new Uint16Array(n) : new Uint32Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p as ArrayLike<number>, o);
-    o += p.length;
-  }
-  return out;
-}
-
-/** The tokenizer of a run: loaded from `tokenizer.path`, or trained on the (cleaned) training files. */
-export async function resolveTokenizer(c: TrainConfig, runDir: string, trainFiles: string[], quiet = false): Promise<Tokenizer> {
-  if (c.tokenizer.path) return loadTokenizer(c.tokenizer.path);
-  const saved = join(runDir, 'tokenizer.json');
-  try {
-    return loadTokenizer(saved);
-  } catch {
-    // not trained yet
-  }
-  const t = c.tokenizer.train!;
-  const cleanDir = join(runDir, 'cache', 'clean');
-  await mkdir(cleanDir, { recursive: true });
-  const cleaned: string[] = [];
-  for (const f of trainFiles) {
-    const cl = cleanerOf(c, f);
-    if (cl.name === 'none') {
-      cleaned.push(f);
-      continue;
-    }
-    const out = join(cleanDir, basename(f));
-    const { writeFileAtomic } = await import('./atomic-node.ts');
-    await writeFileAtomic(out, cl.fn(await readFile(f, 'utf8')));
-    cleaned.push(out);
-  }
-  const opts = babyLlamaTokenizerOptions({ vocabSize: t.vocabSize, minFrequency: t.minFrequency, showProgress: !quiet });
-  const tok = await trainBpeFromFiles(cleaned, { ...opts, specialTokens: t.specialTokens });
-  await mkdir(runDir, { recursive: true });
-  saveTokenizer(tok, saved);
-  return tok;
-}
-
-/** Builds the student from `model.preset` / `model.config`, with the tokenizer's vocabulary size. */
-export function buildModel(c: TrainConfig, vocabSize: number, special: { bos?: number; eos?: number; pad?: number } = {}): CausalLM {
-  const presets = models as unknown as Record<string, (f?: Record<string, unknown>) => ModelConfig>;
-  let config: ModelConfig;
-  // The tokenizer's special tokens (not the architecture's defaults, e.g. GPT-2's 50256, which
-  // would be outside a small vocabulary); the config may still override them.
-  const ids: Record<string, number> = {};
-  if (special.bos !== undefined) ids.bos_token_id = special.bos;
-  if (special.eos !== undefined) ids.eos_token_id = special.eos;
-  if (special.pad !== undefined) ids.pad_token_id = special.pad;
-  const fields = { vocab_size: vocabSize, ...ids, ...(c.model.config ?? {}) };
-  if (c.model.preset) {
-    const p = presets[c.model.preset];
-    if (typeof p !== 'function' || !/^(babyLlama58M|llama360M|gpt2_705M|distilLlama80M|tinyLlama|tinyGPT2|demoLlama)$/.test(c.model.preset)) {
-      throw new KdgpuError(`model.preset: unknown preset "${c.model.preset}"; use one of babyLlama58M, llama360M, gpt2_705M, distilLlama80M, tinyLlama, tinyGPT2, demoLlama`);
-    }
-    config = p(fields);
-  } else {
-    config = c.model.type === 'llama' ? models.llamaConfig(fields) : models.gpt2Config(fields);
-  }
-  if (config.model_type !== c.model.type) throw new KdgpuError(`model.type is "${c.model.type}" but preset ${c.model.preset} builds a ${config.model_type}`);
-  return createModel(config, { seed: c.run.seed });
-}
-
-/** Losses that compare distributions over different vocabularies (cross-tokenizer distillation). */
-export const CROSS_TOKENIZER_LOSSES = ['uld'] as const;
-
-/** Whether two tokenizers map text to the same ids (same vocabulary, merges and added tokens). */
-export function sameTokenizer(a: Tokenizer, b: Tokenizer): boolean {
-  const key = (t: Tokenizer) => {
-    const j = JSON.parse(t.serialize(false));
-    return JSON.stringify([j.model?.vocab, j.model?.merges, j.added_tokens?.map((x: { id: number; content: string }) => [x.id, x.content]), j.normalizer, j.pre_tokenizer]);
-  };
-  return key(a) === key(b);
-}
-
-/** The teacher's tokenizer: `teachers[i].tokenizer`, or a tokenizer.json beside or above the model directory. */
-function teacherTokenizer(t: TrainConfig['teachers'][number]): Tokenizer | null {
-  const candidates = t.tokenizer ? [t.tokenizer] : [join(t.path, 'tokenizer.json'), join(dirname(t.path), 'tokenizer.json')];
-  for (const c of candidates) {
-    if (existsSync(c)) return loadTokenizer(c);
-  }
-  if (t.tokenizer) throw new KdgpuError(`teachers: tokenizer ${t.tokenizer} not found`);
-  return null;
-}
-
-/**
- * The distillation objective from the config: teachers loaded and their vocabularies checked
- * against the student's. Same tokenizer and vocabulary: plain. Same tokenizer but padded rows
- * (e.g. 152064 vs 151936 for one tokenizer): the KD loss runs over the shared ids and the dropped
- * rows are reported. Different tokenizers: refused for a same-vocabulary loss (before any step);
- * with a cross-tokenizer loss (`uld`), the teacher reads the same text tokenized its own way.
- */
-export async function buildDistill(c: TrainConfig, student: CausalLM, trainTokens: TokenArray, studentTok?: Tokenizer, say: (s: string) => void = () => {}): Promise<{ part: DistillPart; teachers: CausalLM[] } | null> {
-  if (!c.distill) return null;
-  const d = c.distill;
-  const cross = (CROSS_TOKENIZER_LOSSES as readonly string[]).includes(d.loss);
-  if (!cross && !lossNames().includes(d.loss as LossName)) {
-    throw new KdgpuError(`distill.loss: unknown loss "${d.loss}"; known: ${[...lossNames(), ...CROSS_TOKENIZER_LOSSES].join(', ')}`);
-  }
-  const reduction = ((d.lossOptions.reduction as string | undefined) ?? 'mean') as DistillPart['reduction'];
-  if (cross) {
-    if (c.teachers.length !== 1 || c.offlineLogits) throw new KdgpuError('distill.loss "uld": cross-tokenizer distillation takes exactly one teacher (no offline logits)');
-    if (!studentTok) throw new KdgpuError('distill.loss "uld": the student tokenizer is needed');
-    const tt = teacherTokenizer(c.teachers[0]);
-    if (!tt) throw new KdgpuError(`distill.loss "uld": the teacher's tokenizer is needed to tokenize the text its way; set teachers.0.tokenizer (none found beside ${c.teachers[0].path})`);
-    const m = await loadModel(c.teachers[0].path);
-    const maxPos = m.config.model_type === 'llama' ? m.config.max_position_embeddings : m.config.n_positions;
-    const opts = { temperature: d.temperature, ...d.lossOptions } as Record<string, unknown>;
-    const loss = (s: Tensor, t: TeacherInput, labels: Tensor | null) => universalLogitDistillation(s, t as Tensor, labels, opts);
-    // The same text for the teacher: each student row decoded, then encoded with the teacher's
-    // tokenizer; rows truncated to the shortest (positions are compared up to the shorter side).
-    const retokenize = (batch: Batch) => {
-      const [B, T] = batch.shape;
-      const rows = Array.from({ length: B }, (_, r) => tt.encode(studentTok.decode(Array.from(batch.ids.subarray(r * T, (r + 1) * T))), { addSpecialTokens: false }).ids);
-      const n = Math.max(1, Math.min(maxPos, ...rows.map((x) => x.length)));
-      const ids = new Int32Array(B * n);
-      rows.forEach((x, r) => ids.set(x.slice(0, n), r * n));
-      return { ids, shape: [B, n] as [number, number] };
-    };
-    say(`distillation across tokenizers (ULD): teacher vocabulary ${m.config.vocab_size}, student ${student.config.vocab_size}`);
-    return { part: { loss, teachers: { kind: 'models', models: [m], retokenize }, reduction }, teachers: [m] };
-  }
-  const keys = new Set(lossOptionKeys(d.loss as LossName));
-  const extra: Record<string, unknown> = {};
-  if (keys.has('temperature')) extra.temperature = d.temperature;
-  if (keys.has('ensemble') && c.teachers.length > 1) {
-    extra.ensemble = d.ensemble;
-    extra.teacherWeights = c.teachers.map((t) => t.weight);
-  }
-  if (keys.has('chunks')) extra.chunks = d.chunks;
-  if (c.offlineLogits) {
-    // The stored logits are already truncated (and ensembled): the loss must not truncate again.
-    const { topK: _k, topP: _p, ...rest } = { ...extra, ...d.lossOptions } as Record<string, unknown>;
-    delete rest.ensemble;
-    delete rest.teacherWeights;
-    const src = await offlineTeacher(c.offlineLogits.path, student.config.vocab_size, trainTokens);
-    return { part: { loss: createLoss(d.loss, rest), teachers: { kind: 'offline', logits: src }, reduction }, teachers: [] };
-  }
-  const loss = createLoss(d.loss, { ...extra, ...d.lossOptions });
-  const teachers: CausalLM[] = [];
-  let shared: number | undefined;
-  const Vs = student.config.vocab_size;
-  for (const t of c.teachers) {
-    const tt = teacherTokenizer(t);
-    const same = tt && studentTok ? sameTokenizer(tt, studentTok) : null;
-    const m = await loadModel(t.path);
-    const Vt = m.config.vocab_size;
-    const describe = `teacher ${t.path} (vocabulary ${Vt}${tt ? `, tokenizer of ${tt.vocabSize} tokens` : ', tokenizer unknown'}) and the student (vocabulary ${Vs}${studentTok ? `, tokenizer of ${studentTok.vocabSize} tokens` : ''})`;
-    if (same === false) {
-      m.dispose();
-      throw new KdgpuError(
-        `${describe} use different tokenizers: "${d.loss}" compares the two distributions token id by token id, which would train on wrong log-probabilities. ` +
-          'Use a cross-tokenizer loss (distill.loss = "uld", Universal Logit Distillation), or distil from a teacher trained with the student\'s tokenizer.',
-      );
-    }
-    if (Vt !== Vs) {
-      if (same === null) {
-        m.dispose();
-        throw new KdgpuError(`${describe} differ in vocabulary size and the tokenizers cannot be compared: set teachers[].tokenizer to the teacher's tokenizer.json (if it is the student's, the padded rows are dropped), or use distill.loss = "uld"`);
-      }
-      const n = Math.min(Vt, Vs);
-      if (shared !== undefined && shared !== n) throw new KdgpuError('teachers: padded vocabularies of different sizes in one ensemble are not supported');
-      shared = n;
-      say(`same tokenizer, padded vocabulary: distilling over the ${n} shared ids, dropping ${Math.abs(Vt - Vs)} ${Vt > Vs ? "teacher" : "student"} rows`);
-    }
-    teachers.push(m);
-  }
-  return { part: { loss, teachers: { kind: 'models', models: teachers }, reduction, sharedVocab: shared }, teachers };
+  /** The signal that stopped the run early, if one did. */
+  stoppedBy: StopSignal | null;
 }
 
 /**
@@ -277,82 +82,165 @@ function gpuFailure(e: unknown, step: number, lastGood: { dir: string; step: num
   return new KdgpuError(`training stopped after step ${step}: ${health || msg}\n${where}`, { cause: e });
 }
 
+function tokenizerFacts(tok: Tokenizer, name: string): TokenizerFacts {
+  return { vocabSize: tok.vocabSize, bos: tok.tokenToId('<s>'), eos: tok.tokenToId('</s>'), pad: tok.tokenToId('<pad>'), name };
+}
+
+/**
+ * The run's tokenizer, without writing anything: a resumed run's own `tokenizer.json` (the one its
+ * model was trained with; `tokenizer.path`, when set, must be the same), else `tokenizer.path`,
+ * else one trained in memory on the training files.
+ */
+async function runTokenizer(c: TrainConfig, point: ResumePoint | null, files: Awaited<ReturnType<typeof corpusFiles>>, quiet: boolean): Promise<{ tok: Tokenizer; name: string }> {
+  const configured = c.tokenizer.path ? { tok: loadTokenizerFile(c.tokenizer.path, 'tokenizer.path'), name: `tokenizer ${resolve(c.tokenizer.path)}` } : null;
+  const saved = point ? join(point.runDir, 'tokenizer.json') : null;
+  if (saved && existsSync(saved)) {
+    const tok = loadTokenizerFile(saved, '--resume');
+    if (configured && !sameTokenizer(configured.tok, tok)) {
+      throw new KdgpuError(`--resume: tokenizer.path ${configured.name.slice(10)} is not the tokenizer the resumed run was trained with (${saved}); undo the change to tokenizer.path`);
+    }
+    return { tok, name: `tokenizer ${saved}` };
+  }
+  if (configured) return configured;
+  return { tok: await trainRunTokenizer(c, files.train, quiet), name: 'the tokenizer trained on data (tokenizer.train)' };
+}
+
 /** Runs training (plain LM, or distillation when `distill` is set) as configured. */
 export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promise<RunResult> {
   await init();
   const runDir = resolve(c.run.outDir, c.run.name);
   const ckptDir = join(runDir, 'checkpoints');
-  await mkdir(ckptDir, { recursive: true });
-  await writeJsonAtomic(join(runDir, 'config.resolved.json'), c);
   const say = (s: string) => {
     if (!opts.quiet) console.log(s);
   };
-  say(`kdgpu: run ${c.run.name} in ${runDir} on ${adapterName()}`);
-  // The fastest matmul kernel for this adapter: timed on the first run on a machine, then read
-  // from the user's cache folder. Results are the same bits whichever kernel runs.
-  await tuneMatmul({ store: fileTuneStore(), log: say });
-  const files = await corpusFiles(c);
-  const tok = await resolveTokenizer(c, runDir, files.train, opts.quiet);
-  const cacheDir = c.data.cacheDir ?? join(runDir, 'cache', 'tokens');
-  const trainTokens = await tokenizeFiles(c, files.train, tok, cacheDir);
-  const evalTokens = files.eval.length ? await tokenizeFiles(c, files.eval, tok, cacheDir) : null;
-  say(`data: ${trainTokens.length} training tokens from ${files.train.length} files, ${evalTokens?.length ?? 0} validation tokens; vocabulary ${tok.vocabSize}`);
+  const notes: string[] = [];
+  const note = (s: string) => notes.push(s);
 
-  let model: CausalLM;
-  let resume: Parameters<typeof train>[0]['resume'];
-  const latest = opts.resume ? await findCheckpoint(ckptDir, 'latest') : null;
-  if (latest) {
-    const ck = await loadCheckpoint(latest);
-    model = ck.model;
-    resume = { state: ck.meta.state, optimizer: ck.optimizer };
-    say(`resuming from ${latest} (step ${ck.meta.state.step})`);
-  } else {
-    model = buildModel(c, tok.vocabSize, { bos: tok.tokenToId('<s>'), eos: tok.tokenToId('</s>'), pad: tok.tokenToId('<pad>') });
+  // ---- 1. checks; nothing is written until all pass ------------------------------------------
+  const files = await corpusFiles(c);
+  const prev = previousRun(runDir);
+  let point: ResumePoint | null = null;
+  if (opts.resume) {
+    point = await findResumePoint(runDir, opts.resume === true ? true : opts.resume);
+    if (!isInside(point.dir, runDir) && prev) throw runExistsError(runDir, prev, c.run.name);
+  } else if (prev && !opts.overwrite) {
+    throw runExistsError(runDir, prev, c.run.name);
   }
-  say(`model: ${model.config.model_type}, ${model.numParameters().toLocaleString('en-US')} parameters`);
-  const distill = await buildDistill(c, model, trainTokens, tok, say);
-  const metrics = openMetricsFile(join(runDir, 'metrics.jsonl'), { truncate: !latest });
-  let interrupted = false;
-  const onSigint = () => {
-    interrupted = true;
-  };
-  process.on('SIGINT', onSigint);
-  const { plannedSteps } = await import('./trainer.ts');
-  const progress = opts.quiet ? undefined : consoleProgress({ total: plannedSteps(c, trainTokens.length), label: c.run.name });
-  // Where --resume would continue from, for the error when the GPU goes away mid-run.
-  let lastGood = latest && resume ? { dir: latest, step: resume.state.step } : null;
-  let stepNow = resume?.state.step ?? 0;
-  let summary: TrainSummary;
+  const teacherFacts = c.distill && !c.offlineLogits ? await inspectTeachers(c) : [];
+  const offline = c.distill ? inspectOfflineLogits(c) : null;
+  const { tok, name: tokName } = await runTokenizer(c, point, files, opts.quiet ?? false);
+  const studentConfig = studentModelConfig(c.model, tokenizerFacts(tok, tokName), note);
+  if (point) {
+    await checkResumeArchitecture(point, studentConfig);
+    const changed = checkResumeSchedule(point, c, opts.allowScheduleChange ?? false);
+    if (changed.length) note(`--allow-schedule-change: continuing with ${changed.join('; ')}`);
+  }
+  // Teachers: their vocabularies against the student's tokenizer, before their weights are loaded.
+  if (c.distill && !c.offlineLogits) {
+    for (const t of teacherFacts) {
+      if (t.tokenizer && !sameTokenizer(t.tokenizer, tok)) continue; // another tokenizer: buildObjective decides (ULD or refusal)
+      checkVocabulary({ model: { vocabSize: t.config.vocab_size, name: `teacher ${t.path}` }, tokenizer: { vocabSize: tok.vocabSize, name: tokName }, fix: "Distil from a teacher trained with the student's tokenizer" });
+    }
+  }
+  const teachers = c.distill ? await loadTeachers(c, teacherFacts) : null;
+  let distill;
   try {
-    summary = await train({
-      model,
-      trainTokens,
-      evalTokens,
-      config: c,
-      distill: distill?.part ?? null,
-      metrics,
-      progress,
-      resume,
-      shouldStop: () => interrupted,
-      onStep: async (step) => {
-        stepNow = step;
-        await opts.onStep?.(step);
-      },
-      checkpoint: async (reason, state, opt) => {
-        const pointers = reason === 'best' ? ['best'] : ['latest'];
-        const dir = await saveCheckpoint(ckptDir, model, opt, state, c, pointers);
-        if (pointers.includes('latest')) lastGood = { dir, step: state.step };
-      },
-    });
+    distill = c.distill ? buildObjective({ distill: c.distill, student: { vocabSize: studentConfig.vocab_size, tokenizer: tok, name: `the student (${c.model.preset ?? c.model.type})` }, teachers: teachers!.specs, log: note }) : null;
   } catch (e) {
-    throw gpuFailure(e, stepNow, lastGood);
-  } finally {
-    process.off('SIGINT', onSigint);
-    await metrics.close();
-    for (const t of distill?.teachers ?? []) t.dispose();
+    teachers?.dispose();
+    throw e;
   }
-  if (!summary.interrupted) await saveModel(model, join(runDir, 'final'));
-  await saveTokenizer(tok, join(runDir, 'tokenizer.json'));
-  say(summary.interrupted ? `interrupted at step ${summary.steps}; resume with --resume` : `done: ${summary.steps} steps in ${summary.seconds.toFixed(1)} s, best validation loss ${summary.bestEval?.toFixed(4) ?? 'n/a'}`);
-  return { runDir, summary, tokenizer: tok, model };
+  if (offline && offline.vocabSize !== studentConfig.vocab_size) {
+    teachers?.dispose();
+    throw new KdgpuError(`offlineLogits.path: ${c.offlineLogits!.path} covers a vocabulary of ${offline.vocabSize}, the student has ${studentConfig.vocab_size}; compute them again with \`kdgpu logits\``);
+  }
+
+  // ---- 2. writes -------------------------------------------------------------------------------
+  let model: CausalLM | null = null;
+  let stop: ReturnType<typeof handleStopSignals> | null = null;
+  let metrics: ReturnType<typeof openMetricsFile> | null = null;
+  try {
+    if (!point && prev && opts.overwrite) say(`moved the previous run aside to ${await moveRunAside(runDir)}`);
+    await mkdir(ckptDir, { recursive: true });
+    await writeJsonAtomic(join(runDir, 'config.resolved.json'), c);
+    saveTokenizer(tok, join(runDir, 'tokenizer.json'));
+    say(`kdgpu: run ${c.run.name} in ${runDir} on ${adapterName()}`);
+    for (const n of notes) say(`note: ${n}`);
+    // The fastest matmul kernel for this adapter: timed on the first run on a machine, then read
+    // from the user's cache folder. Results are the same bits whichever kernel runs.
+    await tuneMatmul({ store: fileTuneStore(), log: say });
+    const cacheDir = c.data.cacheDir ?? join(runDir, 'cache', 'tokens');
+    const trainTokens = await tokenizeFiles(c, files.train, tok, cacheDir);
+    const evalTokens = files.eval.length ? await tokenizeFiles(c, files.eval, tok, cacheDir) : null;
+    say(`data: ${trainTokens.length} training tokens from ${files.train.length} files, ${evalTokens?.length ?? 0} validation tokens; vocabulary ${tok.vocabSize}`);
+    if (c.offlineLogits) checkOfflineLogitsData(c.offlineLogits.path, trainTokens);
+
+    let resume: Parameters<typeof train>[0]['resume'];
+    if (point) {
+      const ck = await loadCheckpoint(point.dir);
+      model = ck.model;
+      resume = { state: ck.meta.state, optimizer: ck.optimizer };
+      say(`resuming from ${point.dir} (step ${ck.meta.state.step})`);
+    } else {
+      model = createModel(studentConfig, { seed: c.run.seed });
+    }
+    say(`model: ${model.config.model_type}, ${model.numParameters().toLocaleString('en-US')} parameters`);
+    metrics = openMetricsFile(join(runDir, 'metrics.jsonl'), { truncate: !point });
+    // Where --resume would continue from, for the error when the GPU goes away mid-run.
+    let lastGood = point && resume ? { dir: point.dir, step: resume.state.step } : null;
+    if (opts.handleSignals !== false) stop = handleStopSignals({ write: (s) => void process.stderr.write(s), checkpointDir: ckptDir, lastGood: () => lastGood });
+    const progress = opts.quiet ? undefined : consoleProgress({ total: plannedSteps(c, trainTokens.length), label: c.run.name, everySteps: c.train.logEvery });
+    let stepNow = resume?.state.step ?? 0;
+    const m = model;
+    let summary: TrainSummary;
+    try {
+      summary = await train({
+        model: m,
+        data: { train: trainTokens, eval: evalTokens },
+        tokenizer: tok,
+        config: c,
+        distill,
+        metrics,
+        progress,
+        resume,
+        shouldStop: () => stop?.signal != null,
+        beforeStep: async (step) => {
+          stop?.setStep(step);
+          // One turn of the event loop per step, so a signal is acknowledged within a step.
+          await new Promise<void>((r) => setImmediate(r));
+        },
+        onStep: async (step) => {
+          stepNow = step;
+          await opts.onStep?.(step);
+        },
+        checkpoint: async (reason, state, opt) => {
+          const pointers = reason === 'best' ? ['best'] : ['latest'];
+          const dir = await saveCheckpoint(ckptDir, m, opt, state, c, pointers);
+          if (pointers.includes('latest')) lastGood = { dir, step: state.step };
+          if (reason !== 'best') await pruneCheckpoints(ckptDir, c.train.keepCheckpoints);
+        },
+      });
+    } catch (e) {
+      throw gpuFailure(e, stepNow, lastGood);
+    }
+    if (!summary.interrupted) {
+      // The final model appears whole or not at all: written beside, then renamed into place.
+      const tmp = join(runDir, `.final.tmp-${Date.now()}`);
+      await saveModel(m, tmp);
+      await rm(join(runDir, 'final'), { recursive: true, force: true });
+      await rename(tmp, join(runDir, 'final'));
+    }
+    const stoppedBy = summary.interrupted ? (stop?.signal ?? null) : null;
+    say(summary.interrupted
+      ? `interrupted at step ${summary.steps + (resume?.state.step ?? 0)}; resume with --resume`
+      : `done: ${summary.steps} steps in ${summary.seconds.toFixed(1)} s, best validation loss ${summary.bestEval?.toFixed(4) ?? 'n/a'}`);
+    return { runDir, summary, tokenizer: tok, model: m, stoppedBy };
+  } catch (e) {
+    model?.dispose();
+    throw e;
+  } finally {
+    stop?.dispose();
+    await metrics?.close();
+    teachers?.dispose();
+  }
 }

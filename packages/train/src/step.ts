@@ -36,14 +36,60 @@ export interface DistillPart {
   sharedVocab?: number;
 }
 
-/** GPU-side running sums between log points, and the non-finite counters. */
-export interface Accumulators {
-  /** [loss, ce, kd, gradNorm, steps, consecutiveNonFinite, totalNonFinite] */
-  sums: Tensor;
+/**
+ * What the trainer accumulates between log points. The loss parts and the norm are sums over the
+ * finite steps of the interval; the counters count steps.
+ */
+export interface RunningSums {
+  /** Sum of the total (backpropagated) loss. */
+  loss: number;
+  /** Sum of the cross-entropy part. */
+  ce: number;
+  /** Sum of the distillation part (0 without distillation). */
+  kd: number;
+  /** Sum of the global gradient norms before clipping. */
+  gradNorm: number;
+  /** Steps taken since the last log point. */
+  steps: number;
+  /** Steps since the last log point whose loss or gradients were not finite (skipped). */
+  skipped: number;
+  /** Non-finite steps in a row, up to now (not reset at log points). */
+  consecutiveNonFinite: number;
+  /** Non-finite steps since the run began (not reset at log points). */
+  totalNonFinite: number;
 }
 
-export function newAccumulators(values?: readonly number[]): Accumulators {
-  return { sums: keep(tensor(values ? Float32Array.from(values) : new Float32Array(7))) };
+/** The names of {@link RunningSums}, in a fixed order (the order of the single readback). */
+export const RUNNING_SUMS = ['loss', 'ce', 'kd', 'gradNorm', 'steps', 'skipped', 'consecutiveNonFinite', 'totalNonFinite'] as const satisfies readonly (keyof RunningSums)[];
+
+/** Sums at the start of a run. */
+export function zeroSums(): RunningSums {
+  return { loss: 0, ce: 0, kd: 0, gradNorm: 0, steps: 0, skipped: 0, consecutiveNonFinite: 0, totalNonFinite: 0 };
+}
+
+/** The running sums on the GPU: one f32 scalar tensor ([1]) per field, owned by the trainer. */
+export type Accumulators = { [K in keyof RunningSums]: Tensor };
+
+/** GPU accumulators holding `values` (default: zeros). */
+export function newAccumulators(values: RunningSums = zeroSums()): Accumulators {
+  const acc = {} as Accumulators;
+  for (const k of RUNNING_SUMS) acc[k] = keep(tensor([values[k]]));
+  return acc;
+}
+
+/** Reads the accumulators back (one readback for all fields). */
+export async function readSums(acc: Accumulators): Promise<RunningSums> {
+  const packed = tidy(() => cat(RUNNING_SUMS.map((k) => acc[k]), 0));
+  const data = await packed.data();
+  packed.dispose();
+  const out = zeroSums();
+  RUNNING_SUMS.forEach((k, i) => (out[k] = data[i]!));
+  return out;
+}
+
+/** Frees the accumulators' GPU memory. */
+export function disposeAccumulators(acc: Accumulators): void {
+  for (const k of RUNNING_SUMS) acc[k].dispose();
 }
 
 /** Labels for next-token prediction at the same positions as the ids: ids shifted left, -100 last. */
@@ -92,7 +138,7 @@ export function trainStep(s: StepInputs): void {
         if (s.distill && s.kdRatio > 0) {
           const shared = s.distill.sharedVocab;
           const cut = (x: Tensor) => (shared !== undefined && x.shape[x.rank - 1] !== shared ? x.slice(-1, 0, shared) : x);
-          const teacher = teacherLogits(s.distill.teachers, ids, batch);
+          const teacher = runTeachers(s.distill.teachers, ids, batch);
           const raw = s.distill.loss(cut(logits), Array.isArray(teacher) ? teacher.map(cut) : cut(teacher as Tensor), labels);
           const w = s.distill.reduction === 'mean' ? validTokens[i] / windowTokens : s.distill.reduction === 'batchmean' ? B / windowRows : 1;
           kd = raw.mul(w);
@@ -110,34 +156,45 @@ export function trainStep(s: StepInputs): void {
     return { ce: ceSum!, kd: kdSum, total: totalSum!, norm, finite };
   });
   s.optimizer.zeroGrad();
-  // Fold this step into the running sums (all on the GPU; skipped steps add nothing but counters).
+  // Fold this step into the running sums, all on the GPU: a skipped (non-finite) step adds to the
+  // counters only.
   const next = noGrad(() =>
     tidy(() => {
-      const f = parts.finite.reshape([]);
-      const ok = (x: Tensor | null) => (x ? where(f, x.reshape([1]), 0) : tensor([0]));
-      const prev = s.acc.sums;
-      const cons = prev.slice(0, 5, 6).add(1).mul(f.neg().add(1));
-      const bad = prev.slice(0, 6, 7).add(f.neg().add(1));
-      const delta = [ok(parts.total), ok(parts.ce), ok(parts.kd), ok(parts.norm), tensor([1])];
-      const head = prev.slice(0, 0, 5).add(catAll(delta));
-      return catAll([head, cons, bad]);
+      const f = parts.finite.reshape([1]); // 1 when the step was finite, else 0
+      const bad = f.neg().add(1);
+      const ok = (x: Tensor | null) => (x ? where(f, x.reshape([1]), 0) : null);
+      const a = s.acc;
+      const sum = (prev: Tensor, x: Tensor | null) => (x ? prev.add(x) : prev.mul(1));
+      const out: Accumulators = {
+        loss: sum(a.loss, ok(parts.total)),
+        ce: sum(a.ce, ok(parts.ce)),
+        kd: sum(a.kd, ok(parts.kd)),
+        gradNorm: sum(a.gradNorm, ok(parts.norm)),
+        steps: a.steps.add(1),
+        skipped: a.skipped.add(bad),
+        consecutiveNonFinite: a.consecutiveNonFinite.add(1).mul(bad),
+        totalNonFinite: a.totalNonFinite.add(bad),
+      };
+      return out;
     }),
   );
   for (const t of [parts.ce, parts.kd, parts.total, parts.norm, parts.finite]) t?.dispose();
-  s.acc.sums.dispose();
-  s.acc.sums = keep(next);
+  for (const k of RUNNING_SUMS) {
+    s.acc[k].dispose();
+    s.acc[k] = keep(next[k]);
+  }
 }
 
 function add(acc: Tensor | null, x: Tensor): Tensor {
   return acc ? acc.add(x) : x;
 }
 
-function catAll(xs: Tensor[]): Tensor {
-  return cat(xs, 0);
-}
-
-/** The teacher logits for one micro-batch ([B, T, V], or a list for an ensemble), without gradients. */
-export function teacherLogits(src: TeacherSource, ids: Tensor, batch: Batch): Tensor | Tensor[] {
+/**
+ * Runs the teachers (or reads their stored logits) for one micro-batch: logits [B, T, V], or a
+ * list of them for an ensemble, without gradients. (The teacher-side processing of those logits,
+ * ensembling, truncation and temperature, is `teacherLogits` in `@kdgpu/losses`, inside the loss.)
+ */
+export function runTeachers(src: TeacherSource, ids: Tensor, batch: Batch): Tensor | Tensor[] {
   return noGrad(() => {
     if (src.kind === 'offline') return src.logits(batch);
     const input = src.retokenize ? tidy(() => { const r = src.retokenize!(batch); return tensor(r.ids, { shape: r.shape, dtype: 'i32' }); }) : ids;

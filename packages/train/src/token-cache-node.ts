@@ -30,6 +30,10 @@ export interface CachedTokenizeOptions {
   vocabSize?: number;
   /** Called with a one-line message when a cache is rebuilt (e.g. to log it). */
   onRebuild?: (message: string) => void;
+  /** Turns the file's bytes into text (e.g. un-gzips, or reads JSON Lines). Default: UTF-8. */
+  readText?: (bytes: Uint8Array) => string;
+  /** Names the file in errors (e.g. `data.files[0] (corpus/a.txt)`). Default: the path. */
+  name?: string;
 }
 
 /** The cache file for `textPath` in `cacheDir`: the text's base name plus a hash of its absolute path. */
@@ -55,7 +59,8 @@ export async function cachedTokenize(
   opts: CachedTokenizeOptions = {},
 ): Promise<CachedTokens> {
   const bytes = await fsp.readFile(textPath).catch((err: NodeJS.ErrnoException) => {
-    throw new Error(`cachedTokenize: cannot read ${textPath}: ${err.code ?? err.message}`, { cause: err });
+    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory, not a file' : (err.code ?? err.message);
+    throw new Error(`${opts.name ?? textPath}: cannot read ${textPath} (${why})`, { cause: err });
   });
   const textBytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const key = tokenCacheKey(textBytes, tokenizerKey);
@@ -80,7 +85,7 @@ export async function cachedTokenize(
     opts.onRebuild?.(`token cache ${status === 'rebuilt-stale' ? 'stale' : 'damaged'}, rebuilding: ${reason}`);
   }
 
-  const ids = await tokenize(new TextDecoder().decode(textBytes));
+  const ids = await tokenize(opts.readText ? opts.readText(textBytes) : new TextDecoder().decode(textBytes));
   const encoded = encodeTokenCache(ids, { key, vocabSize: opts.vocabSize });
   await fsp.mkdir(cacheDir, { recursive: true });
   await writeFileAtomic(path, encoded);

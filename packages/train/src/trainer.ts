@@ -1,19 +1,21 @@
 import { KdgpuError, memoryStats, nn, tensor, tidy } from '@kdgpu/tensor';
+import { checkVocabulary } from './vocab.ts';
 import type { CausalLM } from '@kdgpu/models';
 import { type Batch, batchesPerEpoch, batchStream, evalBatches, type LoaderState, type TokenArray } from './blocks.ts';
-import type { TrainConfig } from './config.ts';
+import type { TrainingConfig } from './config.ts';
 import { evaluateLM, type EvalResult } from './evaluate.ts';
 import type { MetricsWriter } from './metrics.ts';
 import type { ProgressReporter } from './progress.ts';
 import { makeSchedule, type Schedule } from './schedule.ts';
-import { type Accumulators, type DistillPart, newAccumulators, trainStep } from './step.ts';
+import { type Accumulators, disposeAccumulators, type DistillPart, newAccumulators, readSums, type RunningSums, trainStep, zeroSums } from './step.ts';
 
 /**
  * The training loop, for plain language-model training (teachers) and distillation (a frozen
  * teacher or ensemble): data order, schedules, gradient accumulation, evaluation, best-checkpoint
  * tracking, non-finite step accounting, and resume. It reads nothing back inside a step: the loss
  * is read at log points, and the non-finite counter there too (so a run of bad steps is noticed at
- * the next log point). Files are the caller's business (`checkpoint` callback; see run-node.ts).
+ * the next log point). Data and the tokenizer come in as values; files are the caller's business
+ * (the `checkpoint` callback; see run-node.ts).
  */
 
 /** Everything a resumed run needs beyond the weights (which are loaded into the model). */
@@ -26,8 +28,8 @@ export interface TrainerState {
   tokens: number;
   /** Best validation loss so far (null before the first evaluation). */
   bestEval: number | null;
-  /** GPU running sums at the time of the checkpoint (see step.ts). */
-  sums: number[];
+  /** The running sums at the time of the checkpoint (see step.ts). */
+  sums: RunningSums;
   /** Step of the last log line (the sums cover the steps since). */
   lastLogStep: number;
 }
@@ -41,12 +43,26 @@ export interface OptimizerSnapshot {
 
 export type CheckpointReason = 'periodic' | 'epoch' | 'best' | 'final' | 'interrupt';
 
+/** The token streams a run trains and validates on. */
+export interface TrainData {
+  /** The training stream (all files tokenized and concatenated). */
+  train: TokenArray;
+  /** The validation stream, if any. */
+  eval?: TokenArray | null;
+}
+
 export interface TrainerOptions {
   model: CausalLM;
-  trainTokens: TokenArray;
-  evalTokens?: TokenArray | null;
-  config: TrainConfig;
-  /** The distillation objective; absent for plain LM training. */
+  data: TrainData;
+  /**
+   * The tokenizer the data was encoded with (anything with a `vocabSize`): its vocabulary is
+   * checked against the model's before the first step (see `checkVocabulary`). Without it, the
+   * data's largest id is still checked against the model's vocabulary.
+   */
+  tokenizer?: { vocabSize: number } | null;
+  /** The loop's settings (a validated config; see `trainingConfig`). */
+  config: TrainingConfig;
+  /** The distillation objective (see `buildObjective`); absent for plain LM training. */
   distill?: DistillPart | null;
   metrics?: MetricsWriter;
   progress?: ProgressReporter;
@@ -56,6 +72,8 @@ export interface TrainerOptions {
   resume?: { state: TrainerState; optimizer: OptimizerSnapshot };
   /** Checked after every step; true stops the run cleanly with an 'interrupt' checkpoint. */
   shouldStop?: () => boolean;
+  /** Called before every step with the step about to be taken (1-based). */
+  beforeStep?: (step: number) => void | Promise<void>;
   /** Called after every step (tests use it to kill or inspect a run). */
   onStep?: (step: number) => void | Promise<void>;
 }
@@ -73,86 +91,138 @@ export interface TrainSummary {
 }
 
 /** Optimizer steps the config asks for, given the stream length. */
-export function plannedSteps(config: TrainConfig, nTokens: number): number {
+export function plannedSteps(config: Pick<TrainingConfig, 'data' | 'train' | 'optimizer'>, nTokens: number): number {
   const perEpoch = batchesPerEpoch(nTokens, { blockSize: config.data.blockSize, batchSize: config.data.batchSize, randomOffset: config.data.randomOffset });
   const byEpochs = Math.ceil(((config.train.epochs ?? 1) * perEpoch) / config.optimizer.gradAccumulation);
   if (config.train.maxSteps !== undefined && config.train.epochs === undefined) return config.train.maxSteps;
   return Math.max(1, config.train.maxSteps !== undefined ? Math.min(config.train.maxSteps, byEpochs) : byEpochs);
 }
 
+/** A loss that is not finite: the run ends, naming the step. */
+export class NonFiniteLossError extends KdgpuError {
+  override name = 'NonFiniteLossError';
+  constructor(message: string, readonly step: number) {
+    super(message);
+  }
+}
+
+/** The largest id of a token stream (-1 when empty). */
+function maxId(tokens: TokenArray): number {
+  let m = -1;
+  for (let i = 0; i < tokens.length; i++) if (tokens[i]! > m) m = tokens[i]!;
+  return m;
+}
+
+/** Refuses, before any step, data the model cannot embed: a tokenizer larger than the model's vocabulary, or ids past it. */
+function checkData(o: TrainerOptions): void {
+  const V = o.model.config.vocab_size;
+  if (o.tokenizer) checkVocabulary({ model: { vocabSize: V, name: 'the model' }, tokenizer: { vocabSize: o.tokenizer.vocabSize, name: 'the tokenizer' } });
+  for (const [which, tokens] of [['training', o.data.train], ['validation', o.data.eval ?? null]] as const) {
+    if (!tokens) continue;
+    const m = maxId(tokens);
+    if (m >= V) throw new KdgpuError(`train: the ${which} data holds token id ${m}, outside the model's vocabulary of ${V}: encode the data with the model's tokenizer, or give the model a vocabulary of at least ${m + 1}`);
+  }
+}
+
 /** Runs training to the configured end (or until `shouldStop`). */
 export async function train(o: TrainerOptions): Promise<TrainSummary> {
   const c = o.config;
+  checkData(o);
   const started = performance.now();
-  const totalSteps = plannedSteps(c, o.trainTokens.length);
+  const totalSteps = plannedSteps(c, o.data.train.length);
   const lrSchedule: Schedule = makeSchedule(c.schedule, { totalSteps }, 'schedule');
   const kdSchedule: Schedule = typeof c.distill?.kdRatio === 'object' ? makeSchedule(c.distill.kdRatio, { totalSteps }, 'distill.kdRatio') : () => (c.distill?.kdRatio as number | undefined) ?? 0;
   const params = [...o.model.parameters().values()];
   const opt = new nn.AdamW(params, { lr: c.optimizer.lr, beta1: c.optimizer.betas[0], beta2: c.optimizer.betas[1], eps: c.optimizer.eps, weightDecay: c.optimizer.weightDecay });
   const state: TrainerState = o.resume
     ? structuredClone(o.resume.state)
-    : { step: 0, loader: { epoch: 0, position: 0 }, tokens: 0, bestEval: null, sums: [0, 0, 0, 0, 0, 0, 0], lastLogStep: 0 };
+    : { step: 0, loader: { epoch: 0, position: 0 }, tokens: 0, bestEval: null, sums: zeroSums(), lastLogStep: 0 };
   if (o.resume) restoreOptimizer(opt, o.resume.optimizer);
   const acc: Accumulators = newAccumulators(state.sums);
   const summary: TrainSummary = { steps: 0, tokens: 0, bestEval: state.bestEval, lastEval: null, skippedSteps: 0, seconds: 0, interrupted: false, logged: [] };
   const blockOpts = { blockSize: c.data.blockSize, batchSize: c.data.batchSize, seed: c.run.seed, randomOffset: c.data.randomOffset, shuffle: c.data.shuffle };
-  const stream = batchStream(o.trainTokens, blockOpts, state.loader);
+  const stream = batchStream(o.data.train, blockOpts, state.loader);
+  // Time spent evaluating and checkpointing, which tokens/s and the ETA leave out.
+  let idleMs = 0;
   let lastTime = performance.now();
+  let lastIdle = 0;
   let lastTokens = state.tokens;
+  const idle = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      idleMs += performance.now() - t0;
+    }
+  };
 
   const evaluate = async (): Promise<EvalResult | null> => {
-    if (!o.evalTokens) return null;
-    const r = await evaluateLM(o.model, evalBatches(o.evalTokens, { blockSize: c.data.blockSize, batchSize: c.data.evalBatchSize ?? c.data.batchSize, maxEvalBlocks: c.data.maxEvalBlocks, seed: c.data.evalSeed }));
+    const evalTokens = o.data.eval;
+    if (!evalTokens) return null;
+    const r = await idle(() => evaluateLM(o.model, evalBatches(evalTokens, { blockSize: c.data.blockSize, batchSize: c.data.evalBatchSize ?? c.data.batchSize, maxEvalBlocks: c.data.maxEvalBlocks, seed: c.data.evalSeed })));
     summary.lastEval = r;
     o.metrics?.write({ step: state.step, split: 'eval', epoch: state.loader.epoch, loss: r.loss, losses: { ce: r.loss, perplexity: r.perplexity }, time: (performance.now() - started) / 1000 });
+    if (!Number.isFinite(r.loss)) {
+      throw new NonFiniteLossError(`training stopped at step ${state.step}: the validation loss is ${r.loss}; lower optimizer.lr, enable optimizer.clipGradNorm, or check the data and the vocabularies; earlier checkpoints are kept`, state.step);
+    }
     o.progress?.log(`step ${state.step}: validation loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)}`);
     if (state.bestEval === null || r.loss < state.bestEval) {
       state.bestEval = r.loss;
       summary.bestEval = r.loss;
-      await o.checkpoint?.('best', state, opt);
+      await save('best');
     }
     return r;
   };
 
   const log = async (): Promise<void> => {
-    const s = Array.from(await acc.sums.data());
-    const [loss, ce, kd, norm, steps, consecutive, bad] = s;
-    summary.skippedSteps = bad;
-    if (consecutive >= c.train.maxNonFiniteSteps) {
-      throw new KdgpuError(
-        `training stopped: ${consecutive} consecutive steps had a non-finite loss or gradient (limit train.maxNonFiniteSteps = ${c.train.maxNonFiniteSteps}); ` +
-          'lower optimizer.lr, enable optimizer.clipGradNorm, or check the data; resume from the last checkpoint',
+    const s = await readSums(acc);
+    summary.skippedSteps = s.totalNonFinite;
+    const limit = Math.max(1, c.train.maxNonFiniteSteps);
+    if (s.consecutiveNonFinite >= limit) {
+      const first = state.step - s.consecutiveNonFinite + 1;
+      throw new NonFiniteLossError(
+        `training stopped at step ${state.step}: steps ${first}-${state.step} (${s.consecutiveNonFinite} in a row) had a non-finite loss or gradient and were skipped ` +
+          `(limit train.maxNonFiniteSteps = ${c.train.maxNonFiniteSteps}); lower optimizer.lr, enable optimizer.clipGradNorm, or check the data; resume from the last checkpoint`,
+        state.step,
       );
     }
-    const good = steps - (s[6] - (state.sums[6] ?? 0));
+    const good = s.steps - s.skipped;
     const n = Math.max(1, good);
     const now = performance.now();
-    const tps = ((state.tokens - lastTokens) / Math.max(1e-9, now - lastTime)) * 1000;
+    const tps = ((state.tokens - lastTokens) / Math.max(1e-9, now - lastTime - (idleMs - lastIdle))) * 1000;
     lastTime = now;
+    lastIdle = idleMs;
     lastTokens = state.tokens;
-    const rec = { step: state.step, loss: loss / n, ce: ce / n, kd: kd / n };
+    // An interval whose every step was skipped has no loss to report (not 0).
+    const mean = (x: number) => (good > 0 ? x / n : NaN);
+    const rec = { step: state.step, loss: mean(s.loss), ce: mean(s.ce), kd: mean(s.kd) };
     summary.logged.push(rec);
     o.metrics?.write({
       step: state.step, split: 'train', epoch: state.loader.epoch, loss: rec.loss,
       losses: o.distill ? { ce: rec.ce, kd: rec.kd } : { ce: rec.ce },
-      lr: opt.lr, kdRatio: kdSchedule(Math.max(0, state.step - 1)), gradNorm: norm / n, tokensPerSec: tps, tokens: state.tokens,
+      lr: opt.lr, kdRatio: kdSchedule(Math.max(0, state.step - 1)), gradNorm: mean(s.gradNorm), tokensPerSec: tps, tokens: state.tokens,
       gpuBytes: memoryStats().liveBytes, time: (now - started) / 1000,
     });
-    o.progress?.update({ step: state.step, loss: rec.loss, tokensPerSec: tps, lr: opt.lr });
+    o.progress?.update({ step: state.step, loss: rec.loss, ...(o.distill ? { ce: rec.ce, kd: rec.kd } : {}), tokensPerSec: tps, lr: opt.lr, idleSeconds: idleMs / 1000 });
     // Start a new interval: keep only the non-finite counters.
-    const next = newAccumulators([0, 0, 0, 0, 0, consecutive, bad]);
-    acc.sums.dispose();
-    acc.sums = next.sums;
-    state.sums = [0, 0, 0, 0, 0, consecutive, bad];
+    const kept: RunningSums = { ...zeroSums(), consecutiveNonFinite: s.consecutiveNonFinite, totalNonFinite: s.totalNonFinite };
+    disposeAccumulators(acc);
+    Object.assign(acc, newAccumulators(kept));
+    state.sums = kept;
     state.lastLogStep = state.step;
   };
 
-  const snapshotSums = async () => {
-    state.sums = Array.from(await acc.sums.data());
+  const save = async (reason: CheckpointReason) => {
+    if (!o.checkpoint) return;
+    await idle(async () => {
+      state.sums = await readSums(acc);
+      await o.checkpoint!(reason, state, opt);
+    });
   };
 
   try {
     while (state.step < totalSteps) {
+      await o.beforeStep?.(state.step + 1);
       const micro: Batch[] = [];
       let epochEnded = false;
       for (let i = 0; i < c.optimizer.gradAccumulation; i++) {
@@ -174,24 +244,19 @@ export async function train(o: TrainerOptions): Promise<TrainSummary> {
       if (state.step % c.train.logEvery === 0 || last) await log();
       if ((c.train.evalEvery > 0 && state.step % c.train.evalEvery === 0) || (c.train.evalEvery === 0 && epochEnded) || last) await evaluate();
       if (!last && ((c.train.checkpointEvery > 0 && state.step % c.train.checkpointEvery === 0) || (c.train.checkpointEvery === 0 && epochEnded))) {
-        await snapshotSums();
-        await o.checkpoint?.(epochEnded ? 'epoch' : 'periodic', state, opt);
+        await save(epochEnded ? 'epoch' : 'periodic');
       }
       await o.onStep?.(state.step);
       if (!last && o.shouldStop?.()) {
-        await snapshotSums();
-        await o.checkpoint?.('interrupt', state, opt);
+        await save('interrupt');
         summary.interrupted = true;
         break;
       }
     }
-    if (!summary.interrupted) {
-      await snapshotSums();
-      await o.checkpoint?.('final', state, opt);
-    }
+    if (!summary.interrupted) await save('final');
   } finally {
     o.progress?.done();
-    acc.sums.dispose();
+    disposeAccumulators(acc);
     opt.dispose();
   }
   summary.tokens = state.tokens;

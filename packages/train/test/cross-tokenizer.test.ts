@@ -11,12 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cat, init, randn, tidy } from '@kdgpu/tensor';
-import { createLoss } from '@kdgpu/losses';
 import { createModel, tinyLlama } from '@kdgpu/models';
 import { saveModel } from '@kdgpu/models/node';
 import { trainBpe } from '@kdgpu/tokenizer';
 import { save as saveTokenizer } from '@kdgpu/tokenizer/node';
-import { train, validateConfig } from '../src/index.ts';
+import { buildObjective, train, trainingConfig } from '../src/index.ts';
 
 const corpusDir = fileURLToPath(new URL('./fixtures/corpus', import.meta.url));
 const text = readFileSync(join(corpusDir, 'fortunes.train'), 'utf8');
@@ -33,18 +32,24 @@ test('a padded-vocabulary teacher distils exactly as the unpadded one over the s
     const src = teacher.parameters().get(name)!;
     p.assign(tidy(() => (src.shape[0] === p.shape[0] ? src.mul(1) : cat([src, randn([24, src.shape[1]], { seed: 9 })], 0))));
   }
-  const config = validateConfig({
-    run: { name: 'pad', outDir: '/tmp', seed: 3 }, data: { files: ['-'], blockSize: 32, batchSize: 8 }, tokenizer: { path: '-' }, model: { type: 'llama' },
-    teachers: [{ path: '-' }], distill: { loss: 'forwardKL', kdRatio: 0.5 }, train: { maxSteps: 3, logEvery: 1 }, schedule: { type: 'constant' },
+  const config = trainingConfig({
+    run: { seed: 3 }, data: { blockSize: 32, batchSize: 8 },
+    distill: { loss: 'forwardKL', kdRatio: 0.5 }, train: { maxSteps: 3, logEvery: 1 }, schedule: { type: 'constant' },
   });
-  const run = async (t: typeof teacher, shared?: number) => {
+  const notes: string[] = [];
+  const run = async (t: typeof teacher) => {
     const student = createModel(cfg(V), { seed: 5 });
-    const s = await train({ model: student, trainTokens: ids, config, distill: { loss: createLoss('forwardKL'), teachers: { kind: 'models', models: [t] }, reduction: 'mean', sharedVocab: shared } });
+    // The objective as the CLI and the web page build it: the tokenizers say the padded teacher shares the student's ids.
+    const distill = buildObjective({ distill: config.distill!, student: { vocabSize: V, tokenizer: tok }, teachers: [{ kind: 'model', model: t, tokenizer: tok, name: 'teacher' }], log: (m) => notes.push(m) });
+    const s = await train({ model: student, data: { train: ids }, tokenizer: tok, config, distill });
     student.dispose();
-    return s.logged;
+    return { logged: s.logged, shared: distill.sharedVocab };
   };
-  const plain = await run(teacher);
-  const viaPadded = await run(padded, V);
+  const { logged: plain, shared: none } = await run(teacher);
+  const { logged: viaPadded, shared } = await run(padded);
+  assert.equal(none, undefined);
+  assert.equal(shared, V);
+  assert.match(notes.join('\n'), new RegExp(`padded vocabulary: distilling over the ${V} shared ids, dropping 24 teacher rows`));
   assert.equal(plain.length, 3);
   plain.forEach((r, i) => {
     assert.ok(Math.abs(r.kd - viaPadded[i].kd) <= 1e-5 * (1 + Math.abs(r.kd)), `step ${r.step}: kd ${r.kd} vs ${viaPadded[i].kd}`);

@@ -98,3 +98,25 @@ test('formatting helpers', () => {
   assert.equal(formatCount(2.5e6), '2.50M');
   assert.equal(formatCount(812), '812');
 });
+
+test('progress: plain lines follow the log interval, the ETA leaves out evaluation time, CE and KD shown when distilling', () => {
+  let t = 0;
+  let out = '';
+  // As the trainer reports it: an update at each log point (logEvery 3) and the last step.
+  const p = createProgress({ total: 10, write: (s) => (out += s), isTTY: false, everySteps: 3, now: () => t });
+  let idle = 0;
+  for (const step of [3, 6, 9, 10]) {
+    t = step * 1000; // 1 s per step of training ...
+    if (step >= 6) {
+      idle += 20; // ... plus a 20 s evaluation before steps 6 and 9
+      t += idle * 1000;
+    }
+    p.update({ step, loss: 3, ce: 2.5, kd: 3.5, idleSeconds: idle });
+  }
+  p.done();
+  const lines = out.trimEnd().split('\n');
+  assert.deepEqual(lines.map((l) => l.split(' | ')[0]), ['step 3/10', 'step 6/10', 'step 9/10', 'step 10/10']);
+  assert.match(lines[0]!, /loss 3\.0000 \(ce 2\.5000, kd 3\.5000\)/);
+  // At step 6: 3 s of training over 3 steps -> 1 s/step, 4 left -> 4 s (not (3 + 20) / 3 * 4 = 31 s).
+  assert.match(lines[1]!, /eta 4s$/);
+});

@@ -55,3 +55,35 @@ export function universalLogitDistillation(studentLogits: Tensor, teacherLogits:
     return reduceTokens(maskTokens(perToken, valid, 1), valid, opts.reduction ?? 'mean', s.rank === 3 ? s.shape[0] : n);
   });
 }
+
+/**
+ * What the registry knows of a loss that compares distributions over different vocabularies (and
+ * sequence lengths): its name and the option keys it takes. Such a loss takes one teacher tensor,
+ * not an ensemble, and no truncation; the caller aligns the sequences (see ULD above).
+ */
+export interface CrossVocabularySpec {
+  readonly name: string;
+  readonly crossVocabulary: true;
+  /** Every option key the loss accepts (the registry rejects others). */
+  readonly options: readonly string[];
+  /** Checks the options; throws a KdgpuError naming the bad one. */
+  readonly check?: (o: ULDOptions) => void;
+}
+
+/** {@link universalLogitDistillation} as the registry's `uld`, with its spec. */
+export const uld: ((studentLogits: Tensor, teacherLogits: Tensor, labels: Tensor | null, opts?: ULDOptions) => Tensor) & { readonly spec: CrossVocabularySpec } = Object.assign(
+  (s: Tensor, t: Tensor, labels: Tensor | null, opts: ULDOptions = {}) => {
+    if (Array.isArray(t)) throw new KdgpuError('uld: takes one teacher, not an ensemble (cross-vocabulary teachers cannot be averaged token by token)');
+    return universalLogitDistillation(s, t, labels, opts);
+  },
+  {
+    spec: {
+      name: 'uld',
+      crossVocabulary: true,
+      options: ['ignoreIndex', 'reduction', 'temperature'],
+      check: (o: ULDOptions) => {
+        if (o.temperature !== undefined && !(o.temperature > 0 && Number.isFinite(o.temperature))) throw new KdgpuError(`uld: temperature must be a positive number, got ${o.temperature}`);
+      },
+    } as const,
+  },
+);
