@@ -119,9 +119,10 @@ const baseline = validateConfig(base('student-no-kd', P.studentSteps, P.lr.stude
 
 // ---- 4. train the teachers, then the two students --------------------------------------------
 const results: Array<{ name: string; seconds: number }> = [];
+// A re-run moves the previous runs of this folder aside (<name>.replaced-<date>) rather than overwriting them.
 for (const c of [gpt2Teacher, llamaTeacher, distilled, baseline]) {
   console.log(`\n== ${c.run.name}`);
-  const r = await runTraining(c);
+  const r = await runTraining(c, { overwrite: true });
   results.push({ name: c.run.name, seconds: r.summary.seconds });
   r.model.dispose();
 }

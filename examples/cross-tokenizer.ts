@@ -39,9 +39,9 @@ const corpus = await prepareCorpus({ source: arg('corpus', 'embedded'), outDir: 
 const trainFiles = corpus.files.map((f) => join(corpus.dir, `${f.name}.train`));
 
 // Two tokenizers trained on the same text with different vocabulary sizes (and so different merges and ids).
-const teacherTok = join(out, 'teacher', 'tokenizer.json');
+const teacherTok = join(out, 'teacher-tokenizer.json');
 const studentTok = join(out, 'student-tokenizer.json');
-await import('node:fs/promises').then((fs) => fs.mkdir(join(out, 'teacher'), { recursive: true }));
+await import('node:fs/promises').then((fs) => fs.mkdir(out, { recursive: true }));
 saveTokenizer(await trainBpeFromFiles(trainFiles, babyLlamaTokenizerOptions({ vocabSize: P.teacherVocab, showProgress: false })), teacherTok);
 saveTokenizer(await trainBpeFromFiles(trainFiles, babyLlamaTokenizerOptions({ vocabSize: P.studentVocab, showProgress: false })), studentTok);
 
@@ -56,7 +56,7 @@ const config = (name: string, tok: string, steps: number, model: Record<string, 
 });
 
 console.log('\n== GPT-2 teacher, its own tokenizer');
-(await runTraining(validateConfig(config('teacher', teacherTok, P.teacherSteps, { type: 'gpt2', config: { ...P.teacher, n_positions: 2 * P.block } })), { quiet: true })).model.dispose();
+(await runTraining(validateConfig(config('teacher', teacherTok, P.teacherSteps, { type: 'gpt2', config: { ...P.teacher, n_positions: 2 * P.block } })), { quiet: true, overwrite: true })).model.dispose();
 
 const student = { type: 'llama', config: { ...P.student, max_position_embeddings: 2 * P.block } };
 const rows: Array<[string, number, number, number]> = [];
@@ -70,7 +70,7 @@ for (const [name, distill] of [
     ...config(name, studentTok, P.studentSteps, student),
     ...(distill ? { teachers: [{ path: join(out, 'teacher', 'final'), tokenizer: teacherTok }], distill } : {}),
   });
-  const r = await runTraining(c, { quiet: true });
+  const r = await runTraining(c, { quiet: true, overwrite: true });
   const dev = await tokenizeFiles(c, corpus.files.map((f) => join(corpus.dir, `${f.name}.dev`)), r.tokenizer, join(out, 'cache', 'tokens'));
   const lm = await evaluateLM(r.model, evalBatches(dev, { blockSize: P.block, batchSize: P.batch, maxEvalBlocks: 64, seed: 1 }));
   const mp = await evaluateMinimalPairs(modelScorer(r.model, r.tokenizer), pairs);

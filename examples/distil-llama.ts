@@ -60,7 +60,7 @@ const common = (name: string, steps: number, model: Record<string, unknown>) => 
 let teacher = arg('teacher');
 if (!teacher) {
   console.log('\n== no --teacher given: training a small teacher first');
-  const r = await runTraining(validateConfig({ ...common('teacher', P.teacherSteps, P.teacher), optimizer: { lr: 2e-3, clipGradNorm: 1 } }));
+  const r = await runTraining(validateConfig({ ...common('teacher', P.teacherSteps, P.teacher), optimizer: { lr: 2e-3, clipGradNorm: 1 } }), { overwrite: true });
   r.model.dispose();
   teacher = join(out, 'teacher', 'final');
 }
@@ -72,7 +72,7 @@ const c = validateConfig({
   teachers: [{ path: teacher }],
   distill: { loss: 'forwardKL', kdRatio: 0.3, temperature: 2, lossOptions: { reduction: 'batchmean' } },
 });
-const r = await runTraining(c);
+const r = await runTraining(c, { overwrite: true });
 
 // 4. evaluate teacher and student on the same held-out blocks and minimal pairs
 const tok = r.tokenizer;

@@ -66,7 +66,7 @@ const config = (name: string, steps: number, model: Record<string, unknown>, lr:
 let teacher = arg('teacher');
 if (!teacher) {
   console.log('\n== training the teacher');
-  (await runTraining(validateConfig(config('teacher', P.teacherSteps, P.teacher, 2e-3)), { quiet: true })).model.dispose();
+  (await runTraining(validateConfig(config('teacher', P.teacherSteps, P.teacher, 2e-3)), { quiet: true, overwrite: true })).model.dispose();
   teacher = join(out, 'teacher', 'final');
 }
 
@@ -79,7 +79,7 @@ for (const name of ['none (CE only)', ...chosen]) {
     ...config(`student-${kd ?? 'no-kd'}`, P.steps, P.student, 2e-3),
     ...(kd ? { teachers: [{ path: teacher }], distill: { loss: kd, kdRatio: 0.5, temperature: 1, lossOptions: SWEEP[kd] } } : {}),
   });
-  const r = await runTraining(c, { quiet: true });
+  const r = await runTraining(c, { quiet: true, overwrite: true });
   const dev = await tokenizeFiles(c, corpus.files.map((f) => join(corpus.dir, `${f.name}.dev`)), r.tokenizer, join(out, 'cache', 'tokens'));
   const lm = await evaluateLM(r.model, evalBatches(dev, { blockSize: P.block, batchSize: P.batch, maxEvalBlocks: 64, seed: 1 }));
   const mp = await evaluateMinimalPairs(modelScorer(r.model, r.tokenizer), pairs);

@@ -6,6 +6,7 @@
  */
 
 import { gunzipSync } from 'fflate';
+import { parseJsonl, stringField } from './eval-jsonl.ts';
 
 /** How a data file's bytes become text. */
 export type TextFormat = 'text' | 'jsonl';
@@ -41,20 +42,6 @@ export function decodeTextInput(bytes: Uint8Array, name: string, format: TextFor
   }
   const text = new TextDecoder().decode(raw);
   if (format === 'text') return text;
-  const out: string[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === '') continue;
-    let rec: unknown;
-    try {
-      rec = JSON.parse(line);
-    } catch (e) {
-      throw new Error(`${name}: line ${i + 1} is not JSON (${(e as Error).message}); each line must be an object like {"text": "..."}`);
-    }
-    const t = rec !== null && typeof rec === 'object' && !Array.isArray(rec) ? (rec as Record<string, unknown>).text : undefined;
-    if (typeof t !== 'string') throw new Error(`${name}: line ${i + 1} has no "text" string field; each line must be an object like {"text": "..."}`);
-    out.push(t);
-  }
-  return out.join('\n');
+  // One record per line, each with a "text" string field (empty texts allowed); errors name the line.
+  return parseJsonl(text, name).map((rec) => stringField(rec, 'text', name, { allowEmpty: true })).join('\n');
 }
