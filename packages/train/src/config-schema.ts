@@ -13,6 +13,8 @@ import type { ScheduleConfig } from './schedule.ts';
 
 /** The training config after validation, with defaults filled in. */
 export interface TrainConfig {
+  /** Path or URL of the JSON Schema, for editors (`packages/train/config.schema.json`). */
+  $schema?: string;
   run: {
     /** Run name, used for the output folder. Default "run". */
     name: string;
@@ -145,107 +147,117 @@ const int = (minimum: number, extra: Json = {}): Json => ({ type: 'integer', min
 const str = (extra: Json = {}): Json => ({ type: 'string', minLength: 1, ...extra });
 const strings = (extra: Json = {}): Json => ({ type: 'array', items: { type: 'string', minLength: 1 }, ...extra });
 const obj = (properties: Record<string, Json>, extra: Json = {}): Json => ({ type: 'object', properties, additionalProperties: false, ...extra });
+/** A schema node with its description (shown by editors, and as comments by `kdgpu init`). */
+const doc = (description: string, node: Json): Json => ({ description, ...node });
 
 /** The JSON Schema of a schedule description (fields per type are checked by makeSchedule). */
 function scheduleSchema(withDefaults: boolean): Json {
   return obj({
-    type: { enum: ['constant', 'cosine', 'linear', 'wsd', 'ramp'], ...(withDefaults ? { default: 'cosine' } : {}) },
-    totalSteps: int(1),
-    warmupSteps: int(0),
-    warmupFraction: { type: 'number', minimum: 0, maximum: 1 },
-    decaySteps: int(0),
-    decayFraction: { type: 'number', minimum: 0, maximum: 1 },
-    decayShape: { enum: ['linear', 'cosine', '1-sqrt'] },
-    minRatio: { type: 'number', minimum: 0, maximum: 1 },
-    numCycles: { type: 'number', minimum: 0 },
-    peak: { type: 'number' },
-    value: { type: 'number' },
-    from: { type: 'number' },
-    to: { type: 'number' },
-    startStep: int(0),
-    endStep: int(0),
+    type: doc('Shape: constant, cosine (warmup then cosine decay), linear, wsd (warmup-stable-decay), ramp.', { enum: ['constant', 'cosine', 'linear', 'wsd', 'ramp'], ...(withDefaults ? { default: 'cosine' } : {}) }),
+    totalSteps: doc('Length in optimizer steps; default: the run\'s planned steps.', int(1)),
+    warmupSteps: doc('Linear warmup steps from 0.', int(0)),
+    warmupFraction: doc('Warmup as a fraction of totalSteps (instead of warmupSteps).', { type: 'number', minimum: 0, maximum: 1 }),
+    decaySteps: doc('wsd: steps of the final decay.', int(0)),
+    decayFraction: doc('wsd: the final decay as a fraction of totalSteps.', { type: 'number', minimum: 0, maximum: 1 }),
+    decayShape: doc('wsd: shape of the final decay.', { enum: ['linear', 'cosine', '1-sqrt'] }),
+    minRatio: doc('Floor of the multiplier at the end of the decay.', { type: 'number', minimum: 0, maximum: 1 }),
+    numCycles: doc('cosine: number of half-cycles (HF num_cycles).', { type: 'number', minimum: 0 }),
+    peak: doc('Multiplier after warmup (default 1).', { type: 'number' }),
+    value: doc('constant: the multiplier.', { type: 'number' }),
+    from: doc('ramp: start value.', { type: 'number' }),
+    to: doc('ramp: end value.', { type: 'number' }),
+    startStep: doc('ramp: step where the ramp starts.', int(0)),
+    endStep: doc('ramp: step where the ramp ends.', int(0)),
   }, withDefaults ? { default: {} } : { required: ['type'] });
 }
 
-/** The JSON Schema (draft-07) of {@link TrainConfig}, with `default`s for Ajv's `useDefaults`. */
+/**
+ * The JSON Schema (draft-07) of {@link TrainConfig}, with `default`s for Ajv's `useDefaults` and a
+ * `description` per field. Shipped as `packages/train/config.schema.json` (kept equal by a test),
+ * so a config's `"$schema"` can point at it for completion and checking in an editor.
+ */
 export const trainConfigSchema: Json = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://kdgpu.dev/schemas/train-config.json',
   title: 'kdgpu training config',
   ...obj({
-    $schema: { type: 'string' },
-    run: obj({
+    $schema: doc('Path or URL of this schema (packages/train/config.schema.json), for editors.', { type: 'string' }),
+    run: doc('Where the run goes and its seed.', obj({
       // A folder name, not a path: a config must not place its run outside run.outDir.
-      name: str({ default: 'run', pattern: '^(?!\\.{1,2}$)[^/\\\\]+$' }),
-      outDir: str({ default: 'runs' }),
-      seed: int(0, { default: 42 }),
-    }, { default: {} }),
-    data: obj({
-      dir: str(),
-      files: strings({ minItems: 1 }),
-      evalDir: str(),
-      evalFiles: strings({ minItems: 1 }),
-      extensions: strings({ default: ['.train', '.dev'] }),
-      blockSize: int(1, { default: 128 }),
-      batchSize: int(1, { default: 32 }),
-      evalBatchSize: int(1),
-      maxEvalBlocks: int(1, { default: 8192 }),
-      evalSeed: int(0, { default: 2023 }),
-      randomOffset: { type: 'boolean', default: true },
-      shuffle: { type: 'boolean', default: true },
-      clean: { type: 'object', additionalProperties: { enum: [...CLEANER_NAMES] }, default: {} },
-      dropParagraphBreaks: { type: 'boolean', default: false },
-      cacheDir: str(),
-    }),
-    tokenizer: obj({
-      path: str(),
-      train: obj({
-        vocabSize: int(1, { default: 16000 }),
-        minFrequency: int(1, { default: 2 }),
-        specialTokens: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['<pad>', '<s>', '</s>'] },
-      }),
-    }),
-    model: obj({
-      type: { enum: ['llama', 'gpt2'] },
-      preset: str(),
-      config: { type: 'object' },
-    }, { required: ['type'] }),
-    teachers: {
+      name: doc('Run name: the folder <outDir>/<name> holds everything the run writes.', str({ default: 'run', pattern: '^(?!\\.{1,2}$)[^/\\\\]+$' })),
+      outDir: doc('Parent folder of runs.', str({ default: 'runs' })),
+      seed: doc('Seed of data order, random offsets, the validation subset and initialisation.', int(0, { default: 42 })),
+    }, { default: {} })),
+    data: doc('The training text, and how it is cut into blocks.', obj({
+      dir: doc('A folder of training files ending in one of extensions (.gz allowed); exactly one of dir and files.', str()),
+      files: doc('Training files: plain text, .gz, or .jsonl with a "text" field.', strings({ minItems: 1 })),
+      evalDir: doc('A folder of validation files (default: the .dev files of dir).', str()),
+      evalFiles: doc('Validation files.', strings({ minItems: 1 })),
+      extensions: doc('File name endings picked up from dir (babylm_dataset.py).', strings({ default: ['.train', '.dev'] })),
+      blockSize: doc('Tokens per block (T); at most the model\'s context length.', int(1, { default: 128 })),
+      batchSize: doc('Blocks per micro-batch (B).', int(1, { default: 32 })),
+      evalBatchSize: doc('Blocks per validation batch (default: batchSize).', int(1)),
+      maxEvalBlocks: doc('Validation subset size in blocks (Baby Llama: 8192).', int(1, { default: 8192 })),
+      evalSeed: doc('Seed of the validation subset.', int(0, { default: 2023 })),
+      randomOffset: doc('Shift each block by a seeded random offset (Baby Llama\'s random_chunk); false for offline logits.', { type: 'boolean', default: true }),
+      shuffle: doc('Visit the blocks in a new seeded order each epoch.', { type: 'boolean', default: true }),
+      clean: doc('Cleaner per source (file stem -> cleaner name); unlisted sources are unchanged.', { type: 'object', additionalProperties: { enum: [...CLEANER_NAMES] }, default: {} }),
+      dropParagraphBreaks: doc('Reproduce mrclean.py\'s deletion of paragraph breaks.', { type: 'boolean', default: false }),
+      cacheDir: doc('Token cache folder (default: <run>/cache/tokens).', str()),
+    })),
+    tokenizer: doc('The tokenizer: load one (path) or train one on the training files (train).', obj({
+      path: doc('A Hugging Face tokenizer.json (a kdgpu run writes <run>/tokenizer.json).', str()),
+      train: doc('Train a byte-level BPE on the training files (Baby Llama\'s tokenizer).', obj({
+        vocabSize: doc('Vocabulary size, special tokens included.', int(1, { default: 16000 })),
+        minFrequency: doc('Merge only pairs seen at least this often.', int(1, { default: 2 })),
+        specialTokens: doc('Special tokens, given the first ids.', { type: 'array', items: { type: 'string', minLength: 1 }, default: ['<pad>', '<s>', '</s>'] }),
+      })),
+    })),
+    model: doc('The model trained (the student when distilling); its vocabulary is the tokenizer\'s.', obj({
+      type: doc('Architecture.', { enum: ['llama', 'gpt2'] }),
+      preset: doc('A preset of @kdgpu/models: babyLlama58M, llama360M, gpt2_705M, distilLlama80M, tinyLlama, tinyGPT2, demoLlama.', str()),
+      config: doc('Hugging Face config.json fields, over the preset\'s (e.g. hidden_size, num_hidden_layers, max_position_embeddings).', { type: 'object' }),
+    }, { required: ['type'] })),
+    teachers: doc('Teacher models (saved folders) for distillation or offline logits.', {
       type: 'array',
-      items: obj({ path: str(), weight: { type: 'number', exclusiveMinimum: 0, default: 1 }, tokenizer: str() }, { required: ['path'] }),
+      items: obj({
+        path: doc('A saved model folder (a run\'s final/, or a Hugging Face model).', str()),
+        weight: doc('Weight in the ensemble (normalised over the teachers).', { type: 'number', exclusiveMinimum: 0, default: 1 }),
+        tokenizer: doc('The teacher\'s tokenizer.json (default: one in or beside the model folder).', str()),
+      }, { required: ['path'] }),
       default: [],
-    },
-    distill: obj({
-      loss: str({ default: 'forwardKL' }),
-      lossOptions: { type: 'object', default: {} },
-      kdRatio: { anyOf: [{ type: 'number', minimum: 0, maximum: 1 }, scheduleSchema(false)], default: 0.5 },
-      temperature: { type: 'number', exclusiveMinimum: 0, default: 1 },
-      ensemble: { enum: ['logits', 'probs'], default: 'logits' },
-      chunks: int(1, { default: 1 }),
     }),
-    optimizer: obj({
-      type: { enum: ['adamw'], default: 'adamw' },
-      lr: { type: 'number', exclusiveMinimum: 0, default: 3e-4 },
-      betas: { type: 'array', items: { type: 'number', minimum: 0, exclusiveMaximum: 1 }, minItems: 2, maxItems: 2, default: [0.9, 0.999] },
-      eps: { type: 'number', exclusiveMinimum: 0, default: 1e-8 },
-      weightDecay: { type: 'number', minimum: 0, default: 0 },
-      clipGradNorm: { type: 'number', minimum: 0, default: 1 },
-      gradAccumulation: int(1, { default: 1 }),
-    }, { default: {} }),
-    schedule: scheduleSchema(true),
-    train: obj({
-      epochs: { type: 'number', exclusiveMinimum: 0 },
-      maxSteps: int(1),
-      evalEvery: int(0, { default: 0 }),
-      logEvery: int(1, { default: 10 }),
-      checkpointEvery: int(0, { default: 0 }),
-      maxNonFiniteSteps: int(0, { default: 10 }),
-      keepCheckpoints: int(0, { default: 0 }),
-    }, { default: {} }),
-    offlineLogits: obj({
-      path: str(),
-      topK: int(1, { default: 50 }),
-      topP: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.95 },
-    }, { required: ['path'] }),
+    distill: doc('Distillation; absent = plain language-model training. Loss = (1 - kdRatio)·CE + kdRatio·KD.', obj({
+      loss: doc('A loss of @kdgpu/losses: forwardKL, reverseKL, symmetricKL, jsDivergence, generalizedJSD, skewForwardKL, skewReverseKL, totalVariation, logitMSE, nllSoft, uld (across tokenizers).', str({ default: 'forwardKL' })),
+      lossOptions: doc('Options of the loss (checked by the losses registry), e.g. {"reduction": "batchmean"} or {"alpha": 0.1}.', { type: 'object', default: {} }),
+      kdRatio: doc('Weight of the KD term in [0, 1], or a schedule of it.', { anyOf: [{ type: 'number', minimum: 0, maximum: 1 }, scheduleSchema(false)], default: 0.5 }),
+      temperature: doc('Softmax temperature of both sides (the loss is scaled by T² as Hinton et al.).', { type: 'number', exclusiveMinimum: 0, default: 1 }),
+      ensemble: doc('How several teachers combine: mean of logits (Baby Llama) or of probabilities.', { enum: ['logits', 'probs'], default: 'logits' }),
+      chunks: doc('Split the loss over the sequence into this many chunks (less memory).', int(1, { default: 1 })),
+    })),
+    optimizer: doc('AdamW (torch.optim.AdamW semantics).', obj({
+      type: doc('The optimizer.', { enum: ['adamw'], default: 'adamw' }),
+      lr: doc('Peak learning rate.', { type: 'number', exclusiveMinimum: 0, default: 3e-4 }),
+      betas: doc('Adam betas.', { type: 'array', items: { type: 'number', minimum: 0, exclusiveMaximum: 1 }, minItems: 2, maxItems: 2, default: [0.9, 0.999] }),
+      eps: doc('Adam epsilon.', { type: 'number', exclusiveMinimum: 0, default: 1e-8 }),
+      weightDecay: doc('Decoupled weight decay.', { type: 'number', minimum: 0, default: 0 }),
+      clipGradNorm: doc('Max global gradient norm; 0 disables clipping.', { type: 'number', minimum: 0, default: 1 }),
+      gradAccumulation: doc('Micro-batches per optimizer step (token-weighted: the same step as one larger batch).', int(1, { default: 1 })),
+    }, { default: {} })),
+    schedule: doc('Learning-rate multiplier over the optimizer steps.', scheduleSchema(true)),
+    train: doc('How long, and how often to log, evaluate and checkpoint.', obj({
+      epochs: doc('Epochs over the training blocks (default 1 when maxSteps is absent).', { type: 'number', exclusiveMinimum: 0 }),
+      maxSteps: doc('Cap on optimizer steps; with epochs too, whichever comes first.', int(1)),
+      evalEvery: doc('Evaluate every N steps; 0 = at the end of each epoch (and always at the end).', int(0, { default: 0 })),
+      logEvery: doc('Log (metrics.jsonl and the console) every N steps.', int(1, { default: 10 })),
+      checkpointEvery: doc('Checkpoint every N steps; 0 = at the end of each epoch.', int(0, { default: 0 })),
+      maxNonFiniteSteps: doc('Stop after this many steps in a row with a non-finite loss (they are skipped).', int(0, { default: 10 })),
+      keepCheckpoints: doc('Keep only the newest N step checkpoints (latest and best always kept); 0 keeps all.', int(0, { default: 0 })),
+    }, { default: {} })),
+    offlineLogits: doc('Stored teacher logits (kdgpu logits writes them; distill reads them instead of running the teachers).', obj({
+      path: doc('The logits file.', str()),
+      topK: doc('Keep the teachers\' K most likely tokens per position.', int(1, { default: 50 })),
+      topP: doc('Keep the smallest set of tokens holding this probability mass (before topK).', { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.95 }),
+    }, { required: ['path'] })),
   }, { required: ['data', 'tokenizer', 'model'] }),
 };

@@ -87,7 +87,7 @@ export async function readDataText(c: TrainConfig, f: DataFile): Promise<string>
   } catch (e) {
     throw new KdgpuError(`${label(f)}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  return cleanerOf(c, f.path).fn(decodeTextInput(bytes, label(f)));
+  return cleanerOf(c, f.path).fn(decodeTextInput(bytes, label(f), textFormatOf(f.path)));
 }
 
 /** Tokenizes files (cleaned), with the on-disk cache, and concatenates them (Baby Llama: no BOS/EOS). */

@@ -1,11 +1,17 @@
 /**
- * Loss curves as a standalone SVG string, no dependencies: loss vs step for training and validation
- * and each loss component present (CE, KD, ...), linear axes with ticks, a legend. Open the file in
- * a browser, or inline it in HTML or Markdown.
+ * Loss curves as standalone SVG strings, no dependencies. {@link plotLossCurves}: one run's losses
+ * in one panel (the in-browser demo's live plot). {@link plotRuns}: several runs overlaid, one
+ * colour per run, with a panel each for the losses, perplexity (log scale) and the learning rate;
+ * training lines solid, validation dashed, a distilled run's CE and KD parts dotted and dash-dotted.
+ * `kdgpu plot`, the Baby Llama demo and the loss sweep draw with it. Open the file in a browser, or
+ * inline it in HTML or Markdown.
  * @module
  */
 
 import type { MetricsRecord } from './metrics.ts';
+import { type Box, COLORS, domain, escapeXml, legendEntry, type Panel, type PlotLine, renderPanel } from './plot-svg.ts';
+
+export { niceTicks } from './plot-svg.ts';
 
 /** One curve: `[step, value]` points in step order; a NaN value is a gap. */
 export interface LossSeries {
@@ -14,162 +20,147 @@ export interface LossSeries {
   points: [number, number][];
 }
 
-/** Options of {@link plotLossCurves}. */
+/** Options of {@link plotLossCurves} and {@link plotRuns}. */
 export interface PlotOptions {
-  /** Image size in px. Default 720 × 420. */
+  /** Image size in px. Default 720 × 420 (one panel), 820 × 900 (runs). */
   width?: number;
   height?: number;
   /** Title above the plot. Default "Loss". */
   title?: string;
 }
 
+/** One run's metrics, named, for {@link plotRuns}. */
+export interface RunMetrics {
+  name: string;
+  records: readonly MetricsRecord[];
+}
+
+/** A split's records by step, in step order; for a repeated step (a resumed run) the later record wins. */
+function bySteps(records: readonly MetricsRecord[], split: 'train' | 'eval'): MetricsRecord[] {
+  const m = new Map<number, MetricsRecord>();
+  for (const r of records) if (r.split === split && Number.isFinite(r.step)) m.set(r.step, r);
+  return [...m.values()].sort((a, b) => a.step - b.step);
+}
+
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : NaN);
+
 /**
- * The curves in `records`: for each split ("train", "validation"), the total `loss` and every key
- * of `losses`; each series lists a point for every record of its split (NaN where the value is
- * missing or not finite, so the line breaks there). Records are ordered by step; for a repeated
- * step (a run resumed from a checkpoint) the later record wins. Series without any finite value
- * are left out.
+ * The loss curves in `records`: for each split ("train", "validation"), the total `loss` and every
+ * loss component of `losses` (not `perplexity`, which is not a loss; see {@link plotRuns}); each
+ * series has a point for every record of its split (NaN where the value is missing or not finite,
+ * so the line breaks there). Records are ordered by step; for a repeated step (a run resumed from a
+ * checkpoint) the later record wins. Series without any finite value are left out.
  */
 export function lossSeries(records: readonly MetricsRecord[]): LossSeries[] {
   const out: LossSeries[] = [];
   for (const split of ['train', 'eval'] as const) {
-    const byStep = new Map<number, MetricsRecord>();
-    for (const r of records) if (r.split === split && Number.isFinite(r.step)) byStep.set(r.step, r);
-    const rows = [...byStep.values()].sort((a, b) => a.step - b.step);
+    const rows = bySteps(records, split);
     const keys: string[] = [];
-    for (const r of rows) for (const k of Object.keys(r.losses ?? {})) if (!keys.includes(k)) keys.push(k);
+    for (const r of rows) for (const k of Object.keys(r.losses ?? {})) if (k !== 'perplexity' && !keys.includes(k)) keys.push(k);
     const prefix = split === 'train' ? 'train' : 'validation';
     const candidates: [string, (r: MetricsRecord) => unknown][] = [
       [`${prefix} loss`, (r) => r.loss],
       ...keys.map((k): [string, (r: MetricsRecord) => unknown] => [`${prefix} ${k}`, (r) => r.losses?.[k]]),
     ];
     for (const [name, get] of candidates) {
-      const points = rows.map((r): [number, number] => {
-        const v = get(r);
-        return [r.step, typeof v === 'number' && Number.isFinite(v) ? v : NaN];
-      });
+      const points = rows.map((r): [number, number] => [r.step, num(get(r))]);
       if (points.some(([, v]) => !Number.isNaN(v))) out.push({ name, split, points });
     }
   }
   return out;
 }
 
-/** Round tick positions covering [lo, hi] (1-2-5 steps; whole numbers when `integer`), and the step. */
-export function niceTicks(lo: number, hi: number, count = 5, integer = false): { ticks: number[]; step: number } {
-  const span = hi - lo;
-  const raw = span / Math.max(1, count);
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const norm = raw / mag;
-  const nice = (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
-  const step = integer ? Math.max(1, nice) : nice;
-  const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
-  return { ticks, step };
+function header(W: number, H: number, title: string, x: number): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`,
+    `<text x="${x}" y="22" text-anchor="middle" font-size="15">${escapeXml(title)}</text>`,
+  ];
 }
 
-function formatTick(v: number, step: number): string {
-  if (Math.abs(v) >= 1e4 && Number.isInteger(step)) return `${+(v / 1000).toFixed(step >= 1000 ? 0 : 1)}k`;
-  const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
-  return v.toFixed(decimals);
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
-}
-
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
-
-function domain(values: number[], integer: boolean): [number, number] {
-  let lo = Math.min(...values);
-  let hi = Math.max(...values);
-  if (lo === hi) {
-    const pad = integer ? 1 : Math.abs(lo) * 0.1 || 1;
-    lo -= pad;
-    hi += pad;
-  }
-  return [lo, hi];
+function stepDomain(panels: Panel[]): [number, number] | null {
+  const steps = panels.flatMap((p) => p.lines.flatMap((l) => l.points.filter(([, v]) => Number.isFinite(v)).map(([s]) => s)));
+  return steps.length ? domain(steps, true) : null;
 }
 
 /**
- * Renders the loss curves of `records` (see {@link lossSeries}) as an SVG document string: one
- * `<path class="series">` per series (validation dashed), a dot for every point with no neighbour
- * to join, axes with ticks and labels, and a legend entry per series. Empty input gives a "no data"
- * image.
+ * Renders the loss curves of one run's `records` (see {@link lossSeries}) as an SVG document
+ * string: one `<path class="series">` per series (validation dashed), a dot for every point with
+ * no neighbour to join, axes with ticks and labels, and a legend entry per series. Empty input
+ * gives a "no data" image.
  */
 export function plotLossCurves(records: readonly MetricsRecord[], opts: PlotOptions = {}): string {
   const W = opts.width ?? 720;
   const H = opts.height ?? 420;
-  const title = opts.title ?? 'Loss';
-  const series = lossSeries(records);
   const m = { left: 64, right: 170, top: 36, bottom: 48 };
-  const pw = W - m.left - m.right;
-  const ph = H - m.top - m.bottom;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`,
-    `<text x="${m.left + pw / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(title)}</text>`,
-  ];
-  const finite = series.flatMap((s) => s.points.filter(([, v]) => !Number.isNaN(v)));
-  if (finite.length === 0) {
+  const box: Box = { x: m.left, y: m.top, w: W - m.left - m.right, h: H - m.top - m.bottom };
+  const series = lossSeries(records);
+  const lines: PlotLine[] = series.map((s, i) => ({ key: s.name, color: COLORS[i % COLORS.length]!, dash: s.split === 'eval' ? '6 3' : null, points: s.points }));
+  const panel: Panel = { title: '', yLabel: 'loss', lines };
+  const parts = header(W, H, opts.title ?? 'Loss', m.left + box.w / 2);
+  const xd = stepDomain([panel]);
+  if (!xd) {
     parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" fill="#666666">no data</text>`, '</svg>');
     return `${parts.join('\n')}\n`;
   }
-  const [x0, x1] = domain(finite.map(([s]) => s), true);
-  const xt = niceTicks(x0, x1, 5, true);
-  const [ylo, yhi] = domain(finite.map(([, v]) => v), false);
-  const yt0 = niceTicks(ylo, yhi);
-  const y0 = Math.floor(ylo / yt0.step + 1e-9) * yt0.step;
-  const y1 = Math.ceil(yhi / yt0.step - 1e-9) * yt0.step;
-  const yt = niceTicks(y0, y1);
-  const sx = (s: number) => m.left + ((s - x0) / (x1 - x0)) * pw;
-  const sy = (v: number) => m.top + (1 - (v - y0) / (y1 - y0)) * ph;
-  const f = (x: number) => x.toFixed(2);
+  parts.push(...renderPanel(panel, box, xd).filter((p) => !p.startsWith('<text class="panel-title"')));
+  parts.push('<g class="legend">');
+  lines.forEach((l, i) => parts.push(legendEntry(l.key, l.key, l.color, l.dash, box.x + box.w + 16, box.y + 8 + i * 18)));
+  parts.push('</g>', '</svg>');
+  return `${parts.join('\n')}\n`;
+}
 
-  parts.push('<g class="grid" stroke="#e5e5e5" stroke-width="1">');
-  for (const t of yt.ticks) parts.push(`<line x1="${m.left}" y1="${f(sy(t))}" x2="${m.left + pw}" y2="${f(sy(t))}"/>`);
-  parts.push('</g>');
-  parts.push('<g class="axes" stroke="#333333" stroke-width="1">');
-  parts.push(`<line x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${m.top + ph}"/>`);
-  parts.push(`<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + ph}"/>`);
-  for (const t of xt.ticks) parts.push(`<line x1="${f(sx(t))}" y1="${m.top + ph}" x2="${f(sx(t))}" y2="${m.top + ph + 5}"/>`);
-  for (const t of yt.ticks) parts.push(`<line x1="${m.left - 5}" y1="${f(sy(t))}" x2="${m.left}" y2="${f(sy(t))}"/>`);
-  parts.push('</g>');
-  parts.push('<g class="tick-labels" fill="#333333">');
-  for (const t of xt.ticks) parts.push(`<text x="${f(sx(t))}" y="${m.top + ph + 18}" text-anchor="middle">${formatTick(t, xt.step)}</text>`);
-  for (const t of yt.ticks) parts.push(`<text x="${m.left - 8}" y="${f(sy(t) + 4)}" text-anchor="end">${formatTick(t, yt.step)}</text>`);
-  parts.push('</g>');
-  parts.push(`<text class="axis-label" x="${m.left + pw / 2}" y="${H - 10}" text-anchor="middle">step</text>`);
-  parts.push(`<text class="axis-label" x="16" y="${m.top + ph / 2}" text-anchor="middle" transform="rotate(-90 16 ${m.top + ph / 2})">loss</text>`);
+/** Line styles of {@link plotRuns}, by what a line shows. */
+const STYLE = { train: null, validation: '6 3', ce: '2 3', kd: '8 3 2 3' } as const;
 
-  series.forEach((s, i) => {
+/**
+ * Several runs' metrics overlaid (one colour per run, named in the legend), in three panels
+ * sharing the step axis: losses (training total solid, validation dashed, and for distilled runs
+ * the training CE dotted and KD dash-dotted), perplexity on a log scale (exp of the training CE
+ * solid, validation dashed), and the learning rate. A panel without data says "no data".
+ */
+export function plotRuns(runs: readonly RunMetrics[], opts: PlotOptions = {}): string {
+  const W = opts.width ?? 820;
+  const H = opts.height ?? 900;
+  const m = { left: 76, right: 230, top: 60, bottom: 50, gap: 70 };
+  const ph = (H - m.top - m.bottom - 2 * m.gap) / 3;
+  const pw = W - m.left - m.right;
+  const loss: Panel = { title: 'Losses', yLabel: 'loss (nats)', lines: [] };
+  const ppl: Panel = { title: 'Perplexity', yLabel: 'perplexity (log scale)', log: true, lines: [] };
+  const lr: Panel = { title: 'Learning rate', yLabel: 'learning rate', lines: [] };
+  runs.forEach((run, i) => {
     const color = COLORS[i % COLORS.length]!;
-    const dash = s.split === 'eval' ? ' stroke-dasharray="6 3"' : '';
-    let d = '';
-    const lonely: [number, number][] = [];
-    s.points.forEach(([step, v], j) => {
-      if (Number.isNaN(v)) return;
-      const prevOk = j > 0 && !Number.isNaN(s.points[j - 1]![1]);
-      const nextOk = j + 1 < s.points.length && !Number.isNaN(s.points[j + 1]![1]);
-      d += `${prevOk ? 'L' : 'M'}${f(sx(step))} ${f(sy(v))} `;
-      if (!prevOk && !nextOk) lonely.push([step, v]);
-    });
-    const name = escapeXml(s.name);
-    parts.push(`<path class="series" data-series="${name}" d="${d.trim()}" fill="none" stroke="${color}" stroke-width="1.5"${dash}/>`);
-    for (const [step, v] of lonely) parts.push(`<circle class="point" data-series="${name}" cx="${f(sx(step))}" cy="${f(sy(v))}" r="2.5" fill="${color}"/>`);
+    const train = bySteps(run.records, 'train');
+    const val = bySteps(run.records, 'eval');
+    const line = (panel: Panel, what: keyof typeof STYLE, rows: MetricsRecord[], get: (r: MetricsRecord) => unknown) => {
+      const points = rows.map((r): [number, number] => [r.step, num(get(r))]);
+      if (points.some(([, v]) => Number.isFinite(v))) panel.lines.push({ key: `${run.name}: ${panel.title.toLowerCase()} ${what}`, color, dash: STYLE[what], points });
+    };
+    line(loss, 'train', train, (r) => r.loss);
+    line(loss, 'validation', val, (r) => r.loss);
+    if (train.some((r) => r.losses?.kd !== undefined)) {
+      line(loss, 'ce', train, (r) => r.losses?.ce);
+      line(loss, 'kd', train, (r) => r.losses?.kd);
+    }
+    line(ppl, 'train', train, (r) => Math.exp(num(r.losses?.ce ?? r.loss)));
+    line(ppl, 'validation', val, (r) => num(r.losses?.perplexity ?? Math.exp(num(r.loss))));
+    line(lr, 'train', train, (r) => r.lr);
   });
-
-  const lx = m.left + pw + 16;
-  parts.push(`<g class="legend">`);
-  series.forEach((s, i) => {
-    const y = m.top + 8 + i * 18;
-    const color = COLORS[i % COLORS.length]!;
-    const dash = s.split === 'eval' ? ' stroke-dasharray="6 3"' : '';
-    parts.push(
-      `<g class="legend-entry" data-series="${escapeXml(s.name)}">` +
-        `<line x1="${lx}" y1="${y}" x2="${lx + 22}" y2="${y}" stroke="${color}" stroke-width="2"${dash}/>` +
-        `<text x="${lx + 28}" y="${y + 4}">${escapeXml(s.name)}</text></g>`,
-    );
+  const parts = header(W, H, opts.title ?? 'Training runs', m.left + pw / 2);
+  const xd = stepDomain([loss, ppl, lr]) ?? [0, 1];
+  [loss, ppl, lr].forEach((p, i) => parts.push(...renderPanel(p, { x: m.left, y: m.top + i * (ph + m.gap), w: pw, h: ph }, xd)));
+  const lx = m.left + pw + 20;
+  parts.push('<g class="legend">');
+  let y = m.top + 8;
+  runs.forEach((run, i) => {
+    parts.push(legendEntry(`run: ${run.name}`, run.name, COLORS[i % COLORS.length]!, null, lx, y));
+    y += 18;
   });
+  y += 14;
+  for (const [label, dash] of [['training', STYLE.train], ['validation', STYLE.validation], ['training CE (distilled)', STYLE.ce], ['training KD (distilled)', STYLE.kd]] as const) {
+    parts.push(legendEntry(`style: ${label}`, label, '#555555', dash, lx, y));
+    y += 18;
+  }
   parts.push('</g>', '</svg>');
   return `${parts.join('\n')}\n`;
 }

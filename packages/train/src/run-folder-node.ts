@@ -8,7 +8,7 @@
  */
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { KdgpuError } from '@kdgpu/tensor';
 import { configToJson, type ModelConfig } from '@kdgpu/models';
@@ -160,4 +160,19 @@ export function checkResumeSchedule(point: ResumePoint, c: TrainConfig, allow: b
     );
   }
   return diff;
+}
+
+/**
+ * Resuming from a checkpoint older than the run's latest abandons the later ones; they are moved
+ * into `checkpoints/superseded-<date>/` (not deleted), so the resumed run writes its own. Returns
+ * that folder, or null when there was nothing later.
+ */
+export async function supersedeLaterCheckpoints(checkpointDir: string, step: number): Promise<string | null> {
+  const later = readdirSync(checkpointDir).filter((n) => /^step-\d+$/.test(n) && Number(n.slice(5)) > step);
+  if (later.length === 0) return null;
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  const target = join(checkpointDir, `superseded-${stamp}`);
+  await mkdir(target, { recursive: true });
+  for (const n of later) await rename(join(checkpointDir, n), join(target, n));
+  return target;
 }

@@ -29,7 +29,7 @@ import { studentModelConfig, type TokenizerFacts } from './model-config.ts';
 import { buildObjective, sameTokenizer } from './objective.ts';
 import { checkOfflineLogitsData } from './offline-logits-node.ts';
 import { consoleProgress } from './progress-node.ts';
-import { checkResumeArchitecture, checkResumeSchedule, findResumePoint, isInside, moveRunAside, previousRun, type ResumePoint, runExistsError } from './run-folder-node.ts';
+import { checkResumeArchitecture, checkResumeSchedule, findResumePoint, isInside, moveRunAside, previousRun, type ResumePoint, runExistsError, supersedeLaterCheckpoints } from './run-folder-node.ts';
 import { handleStopSignals, type StopSignal } from './signals-node.ts';
 import { inspectOfflineLogits, inspectTeachers, loadTeachers } from './teachers-node.ts';
 import { fileTuneStore } from './tune-node.ts';
@@ -162,6 +162,10 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
   try {
     if (!point && prev && opts.overwrite) say(`moved the previous run aside to ${await moveRunAside(runDir)}`);
     await mkdir(ckptDir, { recursive: true });
+    if (point && isInside(point.dir, runDir)) {
+      const moved = await supersedeLaterCheckpoints(ckptDir, point.step);
+      if (moved) say(`resuming from step ${point.step}: the run's later checkpoints were moved to ${moved}`);
+    }
     await writeJsonAtomic(join(runDir, 'config.resolved.json'), c);
     saveTokenizer(tok, join(runDir, 'tokenizer.json'));
     say(`kdgpu: run ${c.run.name} in ${runDir} on ${adapterName()}`);

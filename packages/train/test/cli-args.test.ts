@@ -69,7 +69,7 @@ test('--flag value and --flag=value are the same; --resume takes an optional fol
 test('extra arguments, missing values, repeated flags and bad numbers are errors', () => {
   const bad = (name: string, argv: string[], want: RegExp) => assert.throws(() => parseArgs(cmd(name), argv), (e: Error) => e instanceof UsageError && want.test(e.message));
   bad('train', ['a.json', 'b.json'], /unexpected argument "b\.json"/);
-  bad('train', [], /missing CONFIG\.json/);
+  bad('distill', ['a.json', 'b.json', '--quiet'], /unexpected argument "b\.json"/);
   bad('generate', ['--model', 'm', '--prompt', 'hi', 'extra'], /unexpected argument "extra"/);
   bad('generate', ['--model', 'm', '--prompt'], /--prompt needs a value/);
   bad('generate', ['--model', 'm', '--prompt', 'hi', '--seed', '1', '--seed', '2'], /--seed is given twice/);
@@ -94,6 +94,9 @@ test('every command has its own --help listing each flag and its default; `kdgpu
   const group = await capture(['tokenizer', '--help']);
   assert.equal(group.code, 0);
   assert.match(group.out, /tokenizer train/);
+  const noConfig = await capture(['train']);
+  assert.equal(noConfig.code, 2);
+  assert.match(noConfig.err, /missing CONFIG\.json.*kdgpu init writes an example/);
   const bare = await capture(['tokenizer']);
   assert.equal(bare.code, 2);
   const typo = await capture(['trian', 'x.json']);
@@ -101,4 +104,29 @@ test('every command has its own --help listing each flag and its default; `kdgpu
   assert.match(typo.err, /unknown command "trian"; did you mean "train"\?/);
   const help = await capture(['--help']);
   for (const c of COMMANDS) assert.ok(help.out.includes(c.name), `kdgpu --help lists ${c.name}`);
+});
+
+test("README's CLI commands parse as written, and the configs they name validate", async () => {
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const { validateConfig } = await import('../src/index.ts');
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  for (const readme of ['README.md', 'packages/train/README.md']) {
+    const text = readFileSync(root + readme, 'utf8');
+    const block = /## The CLI[\s\S]*?```sh\n([\s\S]*?)```/.exec(text)![1]!;
+    const lines = block.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter((l) => l.startsWith('npx kdgpu '));
+    assert.ok(lines.length >= 6, readme);
+    for (const line of lines) {
+      // Shell words: "quoted strings" stay whole.
+      const words = [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!).slice(2);
+      const name = words[0] === 'tokenizer' ? `tokenizer ${words[1]}` : words[0]!;
+      const c = cmd(name);
+      assert.ok(c, `${readme}: ${line}: a command`);
+      const parsed = parseArgs(c, words.slice(name.split(' ').length));
+      assert.ok(parsed, line);
+      if (readme === 'README.md') {
+        for (const p of parsed.positional.filter((x) => x.startsWith('examples/configs/'))) validateConfig(JSON.parse(readFileSync(root + p, 'utf8')));
+      }
+    }
+  }
 });

@@ -77,3 +77,34 @@ test('nice ticks', () => {
   assert.deepEqual(niceTicks(2.13, 3.97).ticks.map((t) => +t.toFixed(6)), [2.5, 3, 3.5]);
   assert.deepEqual(niceTicks(10, 200).ticks, [50, 100, 150, 200]);
 });
+
+test('several runs overlaid: losses, perplexity on a log scale and the learning rate in their own panels', async () => {
+  const { plotRuns } = await import('../src/plot.ts');
+  const run = (scale: number, kd: boolean): MetricsRecord[] => {
+    const out: MetricsRecord[] = [];
+    for (let step = 10; step <= 100; step += 10) {
+      out.push({ step, split: 'train', loss: scale * (7 - step / 50), losses: kd ? { ce: 6 - step / 50, kd: 1 } : { ce: 7 - step / 50 }, lr: 1e-3 * (1 - step / 200) });
+      if (step % 50 === 0) out.push({ step, split: 'eval', loss: 7.2 - step / 60, losses: { ce: 7.2 - step / 60, perplexity: Math.exp(7.2 - step / 60) } });
+    }
+    return out;
+  };
+  const svg = plotRuns([{ name: 'teacher', records: run(1, false) }, { name: 'student <kd>', records: run(1.1, true) }]);
+  checkBalanced(svg);
+  // The friction: validation perplexity (~1,300) shared the losses' linear axis, flattening them at 0.
+  const titles = [...svg.matchAll(/<text class="panel-title"[^>]*>([^<]*)</g)].map((m) => m[1]);
+  assert.deepEqual(titles, ['Losses', 'Perplexity', 'Learning rate']);
+  assert.equal(count(svg, /<g class="axes log"/g), 1, 'perplexity is on a log axis');
+  assert.ok(svg.includes('>1000<') || svg.includes('>500<'), 'log ticks');
+  for (const name of ['teacher', 'student &lt;kd&gt;']) {
+    assert.ok(svg.includes(`>${name}</text>`), `legend names ${name}`);
+    for (const what of ['losses train', 'losses validation', 'perplexity train', 'perplexity validation', 'learning rate train']) {
+      assert.equal(count(svg, new RegExp(`<path class="series" data-series="${name}: ${what}"`, 'g')), 1, `${name}: ${what}`);
+    }
+  }
+  // CE and KD parts only for the distilled run; validation dashed, CE dotted, KD dash-dotted.
+  assert.ok(svg.includes('data-series="student &lt;kd&gt;: losses kd"') && !svg.includes('data-series="teacher: losses kd"'));
+  assert.match(svg, /data-series="teacher: losses validation" d="[^"]*" fill="none" stroke="#1f77b4" stroke-width="1.5" stroke-dasharray="6 3"/);
+  assert.ok(!svg.includes('NaN'));
+  // Perplexity is never drawn in the loss panel.
+  assert.deepEqual(lossSeries(run(1, false)).map((s) => s.name), ['train loss', 'train ce', 'validation loss', 'validation ce']);
+});

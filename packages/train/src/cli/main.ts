@@ -8,6 +8,7 @@
 import { type Command, commandHelp, type FlagSpec, parseArgs, suggest, UsageError } from './args.ts';
 import { evalCommand } from './commands/eval.ts';
 import { generateCommand } from './commands/generate.ts';
+import { initCommand } from './commands/init.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { plotCommand } from './commands/plot.ts';
 import { tokenizerTrainCommand } from './commands/tokenizer-train.ts';
@@ -15,6 +16,7 @@ import { distillCommand, trainCommand } from './commands/train.ts';
 
 /** Every subcommand, in the order `kdgpu --help` lists them. */
 export const COMMANDS: readonly Command<Record<string, FlagSpec>>[] = [
+  initCommand,
   tokenizerTrainCommand,
   trainCommand,
   distillCommand,

@@ -3,8 +3,10 @@
 import { KdgpuError } from '@kdgpu/tensor';
 import { runTraining } from '../../run-node.ts';
 import { signalExitCode } from '../../signals-node.ts';
-import { defineCommand } from '../args.ts';
+import { relative } from 'node:path';
+import { defineCommand, UsageError } from '../args.ts';
 import { loadConfigFile } from '../config-file.ts';
+import { commentedConfig, exampleConfig, SCHEMA_FILE } from './init.ts';
 
 const flags = {
   resume: {
@@ -16,6 +18,7 @@ const flags = {
   overwrite: { type: 'boolean', help: 'if the run folder holds a run, move it aside to <name>.replaced-<date>/ (nothing is deleted) and start over' },
   'allow-schedule-change': { type: 'boolean', help: 'with --resume: accept a config whose schedule (steps, lr, kdRatio, batch) differs from the checkpoint\'s' },
   quiet: { type: 'boolean', help: 'no progress output' },
+  'print-config': { type: 'boolean', help: 'print the config with every default filled in, commented, and exit (without CONFIG: an example)' },
 } as const;
 
 const common = `Overrides use the config's field paths: optimizer.lr=3e-4 train.maxSteps=200 distill.loss=reverseKL.
@@ -38,11 +41,22 @@ function trainLike(name: 'train' | 'distill') {
       name === 'train'
         ? `Trains a language model as the config says (a "distill" section makes it distillation).\n${common}`
         : `Distils the config's teachers (saved model folders) or offlineLogits (from kdgpu logits) into the\nstudent, with the config's "distill" section (loss, kdRatio, temperature, ensemble).\n${common}`,
-    positional: { name: 'CONFIG.json', help: 'the run config (JSON; // comments allowed)', min: 1, max: 1, overrides: true },
+    positional: { name: 'CONFIG.json', help: 'the run config (JSON; // comments allowed)', min: 0, max: 1, overrides: true },
     flags,
     async run(args) {
-      const c = loadConfigFile(args.positional[0]!, args.overrides);
-      if (name === 'distill' && !c.distill) throw new KdgpuError(`${args.positional[0]}: distill: the config has no "distill" section (use kdgpu train for plain training)`);
+      const path = args.positional[0];
+      if (path === undefined) {
+        if (!args.flags['print-config']) throw new UsageError(`missing CONFIG.json: usage: kdgpu ${name} CONFIG.json [key.sub=value ...] [flags] (kdgpu init writes an example)`);
+        const kind = name === 'distill' ? 'distill' : 'train';
+        console.log(commentedConfig(exampleConfig(kind, relative(process.cwd(), SCHEMA_FILE)), `kdgpu ${kind} example (kdgpu init --kind ${kind})`).trimEnd());
+        return 0;
+      }
+      const c = loadConfigFile(path, args.overrides);
+      if (args.flags['print-config']) {
+        console.log(commentedConfig(c, `${path}${args.overrides.length ? ` with ${args.overrides.join(' ')}` : ''}, every default filled in`).trimEnd());
+        return 0;
+      }
+      if (name === 'distill' && !c.distill) throw new KdgpuError(`${path}: distill: the config has no "distill" section (use kdgpu train for plain training)`);
       const r = await runTraining(c, {
         resume: args.flags.resume ?? false,
         overwrite: args.flags.overwrite ?? false,
