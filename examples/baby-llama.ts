@@ -21,7 +21,7 @@ import { loadModel } from '@kdgpu/models/node';
 import { babyLlamaTokenizerOptions } from '@kdgpu/tokenizer';
 import { save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
 import {
-  evalBatches, evaluateLM, evaluateMinimalPairs, type MetricsRecord, modelScorer, parseMinimalPairs, plotLossCurves, type TrainConfig, validateConfig,
+  evalBatches, evaluateLM, evaluateMinimalPairs, modelScorer, parseMinimalPairs, plotRuns, type TrainConfig, validateConfig,
 } from '@kdgpu/train';
 import { readMetricsFile, runTraining, tokenizeFiles } from '@kdgpu/train/node';
 import { prepareCorpus } from './lib/corpus-node.ts';
@@ -157,19 +157,10 @@ const verdict = (kd['val loss'] as number) < (nokd['val loss'] as number) ? 'bea
 console.log(`\nThe distilled student ${verdict} the student trained without distillation on validation loss (${kd['val loss']} vs ${nokd['val loss']}).`);
 await writeFile(join(out, 'results.json'), JSON.stringify({ preset: presetName, adapter: adapterName(), corpus: corpus.files, table, verdict, seconds: (performance.now() - started) / 1000 }, null, 2));
 
-// One plot: every run's training cross-entropy (the distilled student's CE part, without the KD
-// term) against its step; all runs log every 10 steps, so the curves share their x positions.
+// One plot of the four runs, with the code `kdgpu plot` uses: losses (the distilled student's CE and
+// KD parts too), validation perplexity on a log scale, and the learning rate.
 const label: Record<string, string> = { 'gpt2-teacher': 'GPT-2 teacher', 'llama-teacher': 'LLaMA teacher', 'student-distilled': 'student, distilled', 'student-no-kd': 'student, no KD' };
-const merged = new Map<number, MetricsRecord>();
-for (const { name } of results) {
-  for (const r of readMetricsFile(join(out, name, 'metrics.jsonl'))) {
-    const ce = r.losses?.ce;
-    if (r.split !== 'train' || ce === undefined) continue;
-    const m = merged.get(r.step) ?? { step: r.step, split: 'train' as const, losses: {} };
-    m.losses![label[name]] = ce;
-    merged.set(r.step, m);
-  }
-}
-await writeFile(join(out, 'loss.svg'), plotLossCurves([...merged.values()].sort((a, b) => a.step - b.step), { title: `Baby Llama recipe (${presetName}): training cross-entropy`, width: 820 }));
+const runs = results.map(({ name }) => ({ name: label[name] ?? name, records: readMetricsFile(join(out, name, 'metrics.jsonl')) }));
+await writeFile(join(out, 'loss.svg'), plotRuns(runs, { title: `Baby Llama recipe (${presetName})` }));
 console.log(`wrote ${join(out, 'results.json')} and ${join(out, 'loss.svg')} in ${((performance.now() - started) / 60000).toFixed(1)} min`);
 process.exit(0);

@@ -13,8 +13,8 @@ import { join, resolve } from 'node:path';
 import { adapterName, init } from '@kdgpu/tensor';
 import { babyLlamaTokenizerOptions } from '@kdgpu/tokenizer';
 import { save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
-import { evalBatches, evaluateLM, evaluateMinimalPairs, modelScorer, parseMinimalPairs, validateConfig } from '@kdgpu/train';
-import { runTraining, tokenizeFiles } from '@kdgpu/train/node';
+import { evalBatches, evaluateLM, evaluateMinimalPairs, modelScorer, parseMinimalPairs, plotRuns, validateConfig } from '@kdgpu/train';
+import { readMetricsFile, runTraining, tokenizeFiles } from '@kdgpu/train/node';
 import { prepareCorpus } from './lib/corpus-node.ts';
 
 const args = process.argv.slice(2);
@@ -91,4 +91,8 @@ for (const name of ['none (CE only)', ...chosen]) {
 console.log(`\n| KD loss (kdRatio 0.5, ${P.steps} steps) | val loss | perplexity | minimal pairs | train s |\n|---|---:|---:|---:|---:|`);
 for (const r of rows) console.log(`| ${r.loss} | ${r.valLoss.toFixed(4)} | ${r.perplexity.toFixed(2)} | ${r.minimalPairs.toFixed(3)} | ${r.seconds.toFixed(1)} |`);
 await writeFile(join(out, 'sweep.json'), JSON.stringify({ preset: presetName, adapter: adapterName(), rows }, null, 2));
+// Every student's curves overlaid, with the code `kdgpu plot` uses.
+const runs = rows.map((r) => ({ name: r.loss, records: readMetricsFile(join(out, `student-${r.loss.startsWith('none') ? 'no-kd' : r.loss}`, 'metrics.jsonl')) }));
+await writeFile(join(out, 'sweep.svg'), plotRuns(runs, { title: `Loss sweep (${presetName}): the same student, each divergence` }));
+console.log(`wrote ${join(out, 'sweep.json')} and ${join(out, 'sweep.svg')}`);
 process.exit(0);

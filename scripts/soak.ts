@@ -9,15 +9,15 @@
  * Flags: --minutes 30  --sample-seconds 10  --warmup-fraction 0.1  --max-gpu-growth-mb 1
  *        --max-rss-growth-mb 64  --max-step-drift 0.25 (fraction of the mean step time)  --out soak.json
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adapterName, init, memoryStats } from '@kdgpu/tensor';
 import { createModel, tinyLlama } from '@kdgpu/models';
 import { babyLlamaTokenizerOptions, trainBpe } from '@kdgpu/tokenizer';
-import { train, validateConfig } from '@kdgpu/train';
-import { saveCheckpoint } from '@kdgpu/train/node';
+import { train, trainingConfig } from '@kdgpu/train';
+import { pruneCheckpoints, saveCheckpoint } from '@kdgpu/train/node';
 
 function flag(name: string, fallback: number): number;
 function flag(name: string, fallback: string | null): string | null;
@@ -76,11 +76,9 @@ const evalText = readFileSync(join(corpus, 'fortunes.dev'), 'utf8');
 const tok = await trainBpe([text], babyLlamaTokenizerOptions({ vocabSize: 300, showProgress: false }));
 const tokens = Uint16Array.from(tok.encode(text, { addSpecialTokens: false }).ids);
 const evalTokens = Uint16Array.from(tok.encode(evalText, { addSpecialTokens: false }).ids);
-const config = validateConfig({
-  run: { name: 'soak', outDir: work, seed: 5 },
-  data: { files: [join(corpus, 'fortunes.train')], blockSize: 32, batchSize: 8, maxEvalBlocks: 16 },
-  tokenizer: { path: 'unused' },
-  model: { type: 'llama', preset: 'tinyLlama' },
+const config = trainingConfig({
+  run: { seed: 5 },
+  data: { blockSize: 32, batchSize: 8, maxEvalBlocks: 16 },
   optimizer: { lr: 1e-3 },
   schedule: { type: 'constant' },
   train: { maxSteps: 1e9, logEvery: 10, evalEvery: 500, checkpointEvery: 250 },
@@ -96,14 +94,13 @@ let lastSampleT = t0;
 let lastSampleStep = 0;
 const summary = await train({
   model,
-  trainTokens: tokens,
-  evalTokens,
+  data: { train: tokens, eval: evalTokens },
+  tokenizer: tok,
   config,
   checkpoint: async (_reason, state, opt) => {
     await saveCheckpoint(ckptRoot, model, opt, state, config);
     // Keep the last two: the soak is about memory, not disk.
-    const dirs = readdirSync(ckptRoot).filter((n) => /^step-\d+$/.test(n)).sort();
-    for (const d of dirs.slice(0, -2)) rmSync(join(ckptRoot, d), { recursive: true, force: true });
+    await pruneCheckpoints(ckptRoot, 2);
   },
   onStep: (step) => {
     const now = performance.now();

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,9 @@ test('examples/baby-llama.ts (smoke): four models trained and evaluated, table, 
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   assert.equal(results.table.length, 4);
   for (const row of results.table) assert.ok(Number.isFinite(row['val loss']), JSON.stringify(row));
-  assert.ok(existsSync(join(out, 'loss.svg')));
+  const svg = readFileSync(join(out, 'loss.svg'), 'utf8');
+  for (const name of ['GPT-2 teacher', 'LLaMA teacher', 'student, distilled', 'student, no KD']) assert.ok(svg.includes(`data-series="${name}: losses train"`), `loss.svg draws ${name}`);
+  assert.ok(svg.includes('data-series="student, distilled: losses kd"'), 'the distilled run\'s KD part');
 });
 
 test('examples/distil-llama.ts (smoke): teacher and student evaluated', () => {
@@ -46,6 +48,8 @@ test('examples/loss-sweep.ts (smoke): every divergence of the sweep', () => {
   const sweep = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8'));
   assert.equal(sweep.rows.length, 9);
   for (const r of sweep.rows) assert.ok(Number.isFinite(r.valLoss), JSON.stringify(r));
+  const svg = readFileSync(join(out, 'sweep.svg'), 'utf8');
+  for (const r of sweep.rows) assert.ok(svg.includes(`data-series="${r.loss}: losses train"`), `sweep.svg draws ${r.loss}`);
 });
 
 test('examples/cross-tokenizer.ts (smoke): ULD student and no-KD student across two tokenizers', () => {

@@ -18,13 +18,13 @@ const temps = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) =>
 
 /** Starts a long run and waits until it has trained `steps` steps (its plain progress lines, logEvery 1). */
 async function started(name: string, steps: number) {
-  const run = startKdgpu(['train', tinyConfig(work, name, { maxSteps: 400, checkpointEvery: 2 })]);
+  const run = startKdgpu(['train', tinyConfig(work, name, { maxSteps: 40, checkpointEvery: 2 })]);
   let out = '';
   run.child.stdout!.on('data', (d) => (out += d));
   let err = '';
   run.child.stderr!.on('data', (d) => (err += d));
   const t0 = performance.now();
-  while (!new RegExp(`step ${steps}/400`).test(out) && performance.now() - t0 < 120_000) await sleep(10);
+  while (!new RegExp(`step ${steps}/40`).test(out) && performance.now() - t0 < 120_000) await sleep(10);
   return { ...run, stdout: () => out, stderr: () => err };
 }
 
@@ -55,21 +55,27 @@ test('SIGTERM is acknowledged at once, finishes the step, saves a checkpoint and
   assert.equal(latestStep(ckptDir), step);
   assert.deepEqual(temps(ckptDir), []);
   await assertCheckpointsReadable(ckptDir, 'after SIGTERM');
-  const resumed = kdgpu(['train', tinyConfig(work, 'term', { maxSteps: 400, checkpointEvery: 2 }), '--resume', '--quiet', 'train.maxSteps=400']);
+  const resumed = kdgpu(['train', tinyConfig(work, 'term', { maxSteps: 40, checkpointEvery: 2 }), '--resume', '--quiet']);
   assert.equal(resumed.status, 0, resumed.stderr);
 });
 
 test('a second signal stops at once without saving: no partial checkpoint, no temporary folder', { timeout: 300_000 }, async () => {
   const run = await started('twice', 5);
   const ckptDir = join(work, 'twice', 'checkpoints');
-  run.child.kill('SIGTERM');
-  const t0 = performance.now();
-  while (!/finishing step/.test(run.stderr()) && performance.now() - t0 < 60_000) await sleep(2);
-  run.child.kill('SIGINT');
+  // Both at once: the second must win over the save the first one started (the process handles
+  // them in the same turn of its event loop, long before a checkpoint is written).
+  // (process.kill, not child.kill: Deno's ChildProcess ignores a second kill() call.)
+  process.kill(run.child.pid!, 'SIGTERM');
+  process.kill(run.child.pid!, 'SIGINT');
   const end = await run.exited;
-  assert.match(end.stderr, /SIGINT again: stopped without saving\. (The last checkpoint is .*step-\d+ \(step \d+\); --resume continues from it|No checkpoint was written)\./);
-  if (isDeno) assert.ok(end.code === 130 || end.signal === 'SIGINT', `code ${end.code}, signal ${end.signal}`);
-  else assert.deepEqual([end.code, end.signal], [130, null], end.stderr);
+  // Which of the two the process sees first is up to the kernel; the other one is the second.
+  const first = /kdgpu: (SIGINT|SIGTERM): finishing step/.exec(end.stderr)?.[1];
+  const second = first === 'SIGINT' ? 'SIGTERM' : 'SIGINT';
+  assert.ok(first, end.stderr);
+  assert.match(end.stderr, new RegExp(`${second}, a second signal: stopped without saving\\. (The last checkpoint is .*step-\\d+ \\(step \\d+\\); --resume continues from it|No checkpoint was written)\\.`));
+  const code = second === 'SIGINT' ? 130 : 143;
+  if (isDeno) assert.ok(end.code === code || end.signal === second, `code ${end.code}, signal ${end.signal}`);
+  else assert.deepEqual([end.code, end.signal], [code, null], end.stderr);
   assert.doesNotMatch(end.stdout, /interrupted at step/, 'not saved');
   assert.deepEqual(temps(ckptDir), [], 'no temporary folder left');
   const steps = await assertCheckpointsReadable(ckptDir, 'after two signals');

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { adapterName, init, nn, sync } from '@kdgpu/tensor';
 import { createLoss } from '@kdgpu/losses';
 import { babyLlama58M, type CausalLM, configToJson, createModel, type ModelConfig, tinyGPT2, tinyLlama, demoLlama, gpt2Config } from '@kdgpu/models';
-import { type Batch, newAccumulators, trainStep } from '../src/index.ts';
+import { type Batch, disposeAccumulators, newAccumulators, readSums, trainStep } from '../src/index.ts';
 
 await init();
 console.log(`adapter: ${adapterName()}`);
@@ -51,12 +51,12 @@ async function kdgpuStep(c: Case): Promise<number[]> {
   for (let i = 0; i < c.steps; i++) {
     const t0 = performance.now();
     run();
-    await acc.sums.data(); // the trainer reads the loss at log points; include one readback per step
+    await readSums(acc); // the trainer reads the loss at log points; include one readback per step
     times.push((performance.now() - t0) / 1000);
   }
   for (const m of [student, ...teachers]) m.dispose();
   opt.dispose();
-  acc.sums.dispose();
+  disposeAccumulators(acc);
   return times;
 }
 

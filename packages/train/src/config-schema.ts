@@ -8,6 +8,8 @@
  * @module
  */
 
+import { lossInfo, lossNames } from '@kdgpu/losses';
+import { presetNames } from '@kdgpu/models';
 import { CLEANER_NAMES } from './clean.ts';
 import type { ScheduleConfig } from './schedule.ts';
 
@@ -215,7 +217,7 @@ export const trainConfigSchema: Json = {
     })),
     model: doc('The model trained (the student when distilling); its vocabulary is the tokenizer\'s.', obj({
       type: doc('Architecture.', { enum: ['llama', 'gpt2'] }),
-      preset: doc('A preset of @kdgpu/models: babyLlama58M, llama360M, gpt2_705M, distilLlama80M, tinyLlama, tinyGPT2, demoLlama.', str()),
+      preset: doc(`A preset of @kdgpu/models: ${presetNames().join(', ')}.`, str()),
       config: doc('Hugging Face config.json fields, over the preset\'s (e.g. hidden_size, num_hidden_layers, max_position_embeddings).', { type: 'object' }),
     }, { required: ['type'] })),
     teachers: doc('Teacher models (saved folders) for distillation or offline logits.', {
@@ -228,7 +230,7 @@ export const trainConfigSchema: Json = {
       default: [],
     }),
     distill: doc('Distillation; absent = plain language-model training. Loss = (1 - kdRatio)·CE + kdRatio·KD.', obj({
-      loss: doc('A loss of @kdgpu/losses: forwardKL, reverseKL, symmetricKL, jsDivergence, generalizedJSD, skewForwardKL, skewReverseKL, totalVariation, logitMSE, nllSoft, uld (across tokenizers).', str({ default: 'forwardKL' })),
+      loss: doc(`A loss of @kdgpu/losses: ${lossNames().filter((n) => lossInfo(n).needsTeacher).map((n) => (lossInfo(n).crossVocabulary ? `${n} (across tokenizers)` : n)).join(', ')}.`, str({ default: 'forwardKL' })),
       lossOptions: doc('Options of the loss (checked by the losses registry), e.g. {"reduction": "batchmean"} or {"alpha": 0.1}.', { type: 'object', default: {} }),
       kdRatio: doc('Weight of the KD term in [0, 1], or a schedule of it.', { anyOf: [{ type: 'number', minimum: 0, maximum: 1 }, scheduleSchema(false)], default: 0.5 }),
       temperature: doc('Softmax temperature of both sides (the loss is scaled by T² as Hinton et al.).', { type: 'number', exclusiveMinimum: 0, default: 1 }),

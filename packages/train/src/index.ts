@@ -83,7 +83,7 @@ export { MAGIC as OFFLINE_LOGITS_MAGIC, encodeBlock, decodeBlock, denseLogits, t
 // Logs and plots.
 export { formatMetricsRecord, parseMetricsJsonl, jsonlMetricsWriter, memoryMetricsWriter, type MetricsRecord, type MetricsSplit, type MetricsWriter } from './metrics.ts';
 export { createProgress, formatDuration, formatCount, type ProgressOptions, type ProgressUpdate, type ProgressReporter } from './progress.ts';
-export { plotLossCurves, lossSeries, niceTicks, type LossSeries, type PlotOptions } from './plot.ts';
+export { plotLossCurves, plotRuns, lossSeries, niceTicks, type LossSeries, type PlotOptions, type RunMetrics } from './plot.ts';
 
 // Evaluation.
 export { evaluateLM, type EvalResult } from './evaluate.ts';

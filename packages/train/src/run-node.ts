@@ -11,7 +11,7 @@
  * @module
  */
 
-import { existsSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setImmediate } from 'node:timers';
@@ -192,7 +192,7 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
     metrics = openMetricsFile(join(runDir, 'metrics.jsonl'), { truncate: !point });
     // Where --resume would continue from, for the error when the GPU goes away mid-run.
     let lastGood = point && resume ? { dir: point.dir, step: resume.state.step } : null;
-    if (opts.handleSignals !== false) stop = handleStopSignals({ write: (s) => void process.stderr.write(s), checkpointDir: ckptDir, lastGood: () => lastGood });
+    if (opts.handleSignals !== false) stop = handleStopSignals({ write: (s) => writeSync(2, s), checkpointDir: ckptDir, lastGood: () => lastGood });
     const progress = opts.quiet ? undefined : consoleProgress({ total: plannedSteps(c, trainTokens.length), label: c.run.name, everySteps: c.train.logEvery });
     let stepNow = resume?.state.step ?? 0;
     const m = model;

@@ -40,7 +40,8 @@ export function removeCheckpointTemps(checkpointDir: string): void {
 }
 
 /**
- * Installs SIGINT and SIGTERM handlers for a run: the first signal prints `finishing step N, then
+ * Installs SIGINT and SIGTERM handlers for a run (`write` should be synchronous, e.g.
+ * `fs.writeSync(2, s)`, so the last message is out before the process exits): the first signal prints `finishing step N, then
  * saving; press Ctrl-C again to stop without saving` to `write` and sets `signal` (the trainer stops
  * after the step and checkpoints); a second one removes the checkpoint being written in
  * `checkpointDir`, prints where the last complete checkpoint is, and exits with 128 + the signal
@@ -57,7 +58,7 @@ export function handleStopSignals(o: { write: (s: string) => void; checkpointDir
     }
     removeCheckpointTemps(o.checkpointDir);
     const last = o.lastGood();
-    o.write(`\nkdgpu: ${sig} again: stopped without saving. ${last ? `The last checkpoint is ${last.dir} (step ${last.step}); --resume continues from it.` : 'No checkpoint was written.'}\n`);
+    o.write(`\nkdgpu: ${sig}, a second signal: stopped without saving. ${last ? `The last checkpoint is ${last.dir} (step ${last.step}); --resume continues from it.` : 'No checkpoint was written.'}\n`);
     process.exit(signalExitCode(sig));
   };
   const onInt = on('SIGINT');

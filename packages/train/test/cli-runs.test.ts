@@ -118,6 +118,14 @@ test('a start-up that fails writes nothing, and its error names the config field
 
 test('eval: the tokenizer is checked against the model, the block size comes from the training run; generate stops at the context', SKIP, () => {
   const model = join(runDir('base'), 'final');
+  // The frictions: `tokenizer train --out newdir/x.json` trained and then failed on the missing
+  // folder; `checkpoint: config.json not found` named no folder.
+  const noDir = kdgpu('tokenizer', 'train', '--out', join(work, 'newdir', 'x.json'), join(corpus, 'fortunes.train'));
+  assert.equal(noDir.status, 1);
+  assert.match(noDir.stderr, /--out: the folder .*newdir does not exist; create it first \(nothing was trained\)/);
+  const runAsModel = kdgpu('eval', '--model', runDir('base'), join(corpus, 'fortunes.dev'));
+  assert.equal(runAsModel.status, 1);
+  assert.match(runAsModel.stderr, /--model: .*base has no config\.json, so it is not a model folder; it looks like a kdgpu run: its model is .*base\/final/);
   const big = join(work, 'big-tokenizer.json');
   const tok = kdgpu('tokenizer', 'train', '--out', big, '--vocab-size', '400', '--quiet', join(corpus, 'fortunes.train'));
   assert.equal(tok.status, 0, tok.stderr);

@@ -1,6 +1,7 @@
 /** `kdgpu train` and `kdgpu distill`: a run from a JSON config. */
 
 import { KdgpuError } from '@kdgpu/tensor';
+import { presetNames } from '@kdgpu/models';
 import { runTraining } from '../../run-node.ts';
 import { signalExitCode } from '../../signals-node.ts';
 import { relative } from 'node:path';
@@ -21,7 +22,7 @@ const flags = {
   'print-config': { type: 'boolean', help: 'print the config with every default filled in, commented, and exit (without CONFIG: an example)' },
 } as const;
 
-const common = `Overrides use the config's field paths: optimizer.lr=3e-4 train.maxSteps=200 distill.loss=reverseKL.
+const common = () => `Overrides use the config's field paths: optimizer.lr=3e-4 train.maxSteps=200 distill.loss=reverseKL.
 Outputs go to <run.outDir>/<run.name>/: checkpoints/, final/ (a Hugging Face model), tokenizer.json,
 metrics.jsonl, config.resolved.json. A folder that already holds a run is never overwritten:
 use --resume, another run.name, or --overwrite (moves the old run aside).
@@ -30,8 +31,7 @@ Ctrl-C or SIGTERM finishes the step, saves a checkpoint and exits; a second one 
 
 Start from an example: kdgpu init my-run.json (or examples/configs/*.json). Every field, its
 default and meaning: packages/train/config.schema.json (point a config's "$schema" at it for
-completion in an editor). Model presets: babyLlama58M, llama360M, gpt2_705M, distilLlama80M,
-tinyLlama, tinyGPT2, demoLlama.`;
+completion in an editor). Model presets: ${presetNames().join(', ')}.`;
 
 function trainLike(name: 'train' | 'distill') {
   return defineCommand({
@@ -39,8 +39,8 @@ function trainLike(name: 'train' | 'distill') {
     summary: name === 'train' ? 'train a language model from a JSON config' : 'distil teachers into a student from a JSON config',
     description:
       name === 'train'
-        ? `Trains a language model as the config says (a "distill" section makes it distillation).\n${common}`
-        : `Distils the config's teachers (saved model folders) or offlineLogits (from kdgpu logits) into the\nstudent, with the config's "distill" section (loss, kdRatio, temperature, ensemble).\n${common}`,
+        ? `Trains a language model as the config says (a "distill" section makes it distillation).\n${common()}`
+        : `Distils the config's teachers (saved model folders) or offlineLogits (from kdgpu logits) into the\nstudent, with the config's "distill" section (loss, kdRatio, temperature, ensemble).\n${common()}`,
     positional: { name: 'CONFIG.json', help: 'the run config (JSON; // comments allowed)', min: 0, max: 1, overrides: true },
     flags,
     async run(args) {
