@@ -12,7 +12,7 @@
  */
 
 import { existsSync, writeSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setImmediate } from 'node:timers';
 import { adapterName, checkDeviceHealth, init, KdgpuError, tuneMatmul } from '@kdgpu/tensor';
@@ -162,6 +162,8 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
   try {
     if (!point && prev && opts.overwrite) say(`moved the previous run aside to ${await moveRunAside(runDir)}`);
     await mkdir(ckptDir, { recursive: true });
+    // A final model left half-written by a killed run (it is written beside, then renamed).
+    for (const n of await readdir(runDir)) if (n.startsWith('.final.tmp-')) await rm(join(runDir, n), { recursive: true, force: true });
     if (point && isInside(point.dir, runDir)) {
       const moved = await supersedeLaterCheckpoints(ckptDir, point.step);
       if (moved) say(`resuming from step ${point.step}: the run's later checkpoints were moved to ${moved}`);
