@@ -14,7 +14,10 @@ import { plotCommand } from './commands/plot.ts';
 import { tokenizerTrainCommand } from './commands/tokenizer-train.ts';
 import { distillCommand, trainCommand } from './commands/train.ts';
 
-/** Every subcommand, in the order `kdgpu --help` lists them. */
+/**
+ * Every subcommand, in the order `kdgpu --help` lists them. (Each is typed by its own flags; the
+ * table holds them at the common type, which `parseArgs` and `run` agree on at run time.)
+ */
 export const COMMANDS: readonly Command<Record<string, FlagSpec>>[] = [
   initCommand,
   tokenizerTrainCommand,
