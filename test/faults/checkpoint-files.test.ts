@@ -145,6 +145,26 @@ test('temporary directories left by a killed checkpoint write are removed by the
   opt.dispose();
 });
 
+test('a checkpoint folder of the same step that is not complete is written again, not trusted; a finished one is reused', async () => {
+  const { model, opt } = await setup();
+  const root = join(work, 'incomplete');
+  // A folder of step 3 without its state file (a second signal's cleanup raced a rename, say).
+  mkdirSync(join(root, 'step-000003'), { recursive: true });
+  writeFileSync(join(root, 'step-000003', 'model.safetensors'), 'half');
+  const dir = await saveCheckpoint(root, model, opt, state(3), {});
+  (await loadCheckpoint(dir)).model.dispose();
+  const stamp = statSync(join(dir, STATE_FILE)).mtimeMs;
+  // The same step again (a best checkpoint that is also the periodic one): only the pointer is written.
+  await saveCheckpoint(root, model, opt, state(3), {}, ['best']);
+  assert.equal(statSync(join(dir, STATE_FILE)).mtimeMs, stamp);
+  assert.equal(await findCheckpoint(root, 'best'), dir);
+  // The set-aside folder is removed by the next save, and no temporary folder remains.
+  await saveCheckpoint(root, model, opt, state(4), {});
+  assert.deepEqual(readdirSync(root).filter((n) => n.startsWith('.')), []);
+  model.dispose();
+  opt.dispose();
+});
+
 /** Mounts a tmpfs of `bytes` at `dir` where this process may (root, or a CI runner allowing it); false otherwise. */
 function mountTmpfs(dir: string, bytes: number): boolean {
   if (process.platform !== 'linux') return false;

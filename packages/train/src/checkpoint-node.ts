@@ -88,7 +88,8 @@ export async function saveCheckpoint(root: string, model: CausalLM, opt: nn.Adam
     // after the rename but before the pointer update; then only the pointer is written. A folder
     // that is not a complete checkpoint (no state file) is set aside and written again.
     if (!(await isCompleteCheckpoint(final))) {
-      if (await stat(final).then(() => true, () => false)) await rename(final, join(root, `.${name}.incomplete-${Date.now()}`));
+      // (Only a folder: something else in the way is not ours to move, and makes the write fail.)
+      if (await stat(final).then((st) => st.isDirectory(), () => false)) await rename(final, join(root, `.${name}.incomplete-${Date.now()}`));
       tmp = join(root, `.${name}.tmp-${Date.now()}-${Math.floor(Math.random() * 1e9)}`);
       await mkdir(tmp, { recursive: true });
       await saveModelTo(model, dirSink(tmp));

@@ -126,7 +126,7 @@ test('cachedTokenize: builds, reuses, rebuilds stale and damaged caches, leaves 
     assert.equal((await cachedTokenize(text, 'tok-v2', tokenize, cacheDir)).status, 'hit');
     // Only the cache file is left: no temp files.
     assert.deepEqual(fs.readdirSync(cacheDir), [fs.readdirSync(cacheDir).find((f) => f.startsWith('qed.train.'))]);
-    await assert.rejects(cachedTokenize(join(dir, 'missing.train'), 'k', tokenize, cacheDir), /cannot read .*missing\.train: ENOENT/);
+    await assert.rejects(cachedTokenize(join(dir, 'missing.train'), 'k', tokenize, cacheDir), /missing\.train: cannot read .*missing\.train \(no such file\)/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
