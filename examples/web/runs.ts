@@ -76,7 +76,7 @@ export async function trainTeacher(model: CausalLM, s: Settings, trainIds: Int32
 export async function distilStudent(student: CausalLM, teacher: CausalLM, s: Settings, trainIds: Int32Array, evalIds: Int32Array, hooks: RunHooks): Promise<TrainSummary> {
   const config = runConfig(s, s.student, 'student', true);
   const keys = lossOptionKeys(s.loss as LossName);
-  const opts: Record<string, unknown> = keys.includes('temperature') ? { temperature: s.temperature } : {};
+  const opts: Record<string, unknown> = { reduction: 'none', ...(keys.includes('temperature') ? { temperature: s.temperature } : {}) };
   const distill: DistillPart = { loss: createLoss(s.loss, opts), teachers: { kind: 'models', models: [teacher] }, reduction: 'mean' };
   return await train({ model: student, trainTokens: trainIds, evalTokens: evalIds, config, distill, metrics: writer(hooks), onStep: hooks.onStep, shouldStop: hooks.shouldStop });
 }

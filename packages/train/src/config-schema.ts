@@ -11,6 +11,21 @@
 import { CLEANER_NAMES } from './clean.ts';
 import type { ScheduleConfig } from './schedule.ts';
 
+/**
+ * How the KD term is reduced over one optimizer window (all its micro-batches together), so that
+ * splitting a window into micro-batches never changes the gradient:
+ * - `mean`: sum over the window's valid positions (label ≠ -100) / their number, the same footing
+ *   as the cross-entropy term (the default);
+ * - `sum`: the sum over the window's valid positions;
+ * - `batchmean`: that sum / the window's rows, as `KLDivLoss(reduction="batchmean")` on [B, T, V]
+ *   (Baby Llama, DistilLlama): about T times `mean` for rows of T positions, so with kdRatio 0.5
+ *   the KD term weighs about T times as much as CE and the objective is nearly pure distillation.
+ */
+export type KdReduction = 'mean' | 'sum' | 'batchmean';
+
+/** The KD reductions a config may name. */
+export const KD_REDUCTIONS: readonly KdReduction[] = ['mean', 'sum', 'batchmean'];
+
 /** The training config after validation, with defaults filled in. */
 export interface TrainConfig {
   run: {
@@ -76,8 +91,13 @@ export interface TrainConfig {
   distill?: {
     /** A loss name from @kdgpu/losses' registry. Default "forwardKL". */
     loss: string;
-    /** Options passed to the loss factory. Default {}. */
-    lossOptions: Record<string, unknown>;
+    /**
+     * Options passed to the loss factory. Default {}. `reduction` is how the KD term reduces over
+     * an optimizer window: `mean` (default: sum over the window's valid tokens / their number, on
+     * the same footing as CE), `sum`, or `batchmean` (/ rows, as Baby Llama's
+     * `KLDivLoss(reduction="batchmean")`, about blockSize times `mean`).
+     */
+    lossOptions: { reduction?: KdReduction } & Record<string, unknown>;
     /** Weight of the KD term: a number in [0, 1] or a schedule. Default 0.5. */
     kdRatio: number | ScheduleConfig;
     /** Softmax temperature τ. Default 1. */
@@ -200,7 +220,7 @@ export const trainConfigSchema: Json = {
     },
     distill: obj({
       loss: str({ default: 'forwardKL' }),
-      lossOptions: { type: 'object', default: {} },
+      lossOptions: { type: 'object', properties: { reduction: { enum: [...KD_REDUCTIONS] } }, default: {} },
       kdRatio: { anyOf: [{ type: 'number', minimum: 0, maximum: 1 }, scheduleSchema(false)], default: 0.5 },
       temperature: { type: 'number', exclusiveMinimum: 0, default: 1 },
       ensemble: { enum: ['logits', 'probs'], default: 'logits' },

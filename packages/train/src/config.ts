@@ -8,7 +8,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { makeSchedule, type ScheduleConfig } from './schedule.ts';
 import { type TrainConfig, trainConfigSchema } from './config-schema.ts';
 
-export { type TrainConfig, trainConfigSchema } from './config-schema.ts';
+export { KD_REDUCTIONS, type KdReduction, type TrainConfig, trainConfigSchema } from './config-schema.ts';
 
 type Json = Record<string, unknown>;
 

@@ -30,7 +30,11 @@ export interface ProgressOptions {
 export interface ProgressUpdate {
   /** Optimizer steps taken. */
   step: number;
+  /** The objective (with distillation: (1 − kdRatio)·CE + kdRatio·KD). */
   loss?: number;
+  /** With distillation: its two terms, shown beside the objective. */
+  ce?: number;
+  kd?: number;
   tokensPerSec?: number;
   lr?: number;
 }
@@ -86,7 +90,9 @@ export function createProgress(opts: ProgressOptions): ProgressReporter {
 
   const fields = (u: ProgressUpdate): string[] => {
     const parts: string[] = [];
-    if (u.loss !== undefined) parts.push(`loss ${Number.isFinite(u.loss) ? u.loss.toFixed(4) : String(u.loss)}`);
+    const num = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
+    if (u.loss !== undefined) parts.push(`loss ${num(u.loss)}`);
+    if (u.ce !== undefined && u.kd !== undefined) parts.push(`ce ${num(u.ce)} kd ${num(u.kd)}`);
     if (u.lr !== undefined) parts.push(`lr ${u.lr.toExponential(2)}`);
     if (u.tokensPerSec !== undefined) parts.push(`${formatCount(u.tokensPerSec)} tok/s`);
     let eta = '?';

@@ -21,6 +21,7 @@ import { cleanerFor, sourceOf } from './clean.ts';
 import type { TrainConfig } from './config.ts';
 import { openMetricsFile } from './metrics-node.ts';
 import { consoleProgress } from './progress-node.ts';
+import type { KdReduction } from './config-schema.ts';
 import type { DistillPart } from './step.ts';
 import { cachedTokenize } from './token-cache-node.ts';
 import { fileTuneStore } from './tune-node.ts';
@@ -187,7 +188,10 @@ export async function buildDistill(c: TrainConfig, student: CausalLM, trainToken
   if (!cross && !lossNames().includes(d.loss as LossName)) {
     throw new KdgpuError(`distill.loss: unknown loss "${d.loss}"; known: ${[...lossNames(), ...CROSS_TOKENIZER_LOSSES].join(', ')}`);
   }
-  const reduction = ((d.lossOptions.reduction as string | undefined) ?? 'mean') as DistillPart['reduction'];
+  // The loss gives per-position values; the step reduces them over the optimizer window (step.ts).
+  const { reduction: asked, ...lossOptions } = d.lossOptions as Record<string, unknown>;
+  const reduction = (asked ?? 'mean') as KdReduction; // the schema allows only KD_REDUCTIONS
+  const perPosition = { ...lossOptions, reduction: 'none' };
   if (cross) {
     if (c.teachers.length !== 1 || c.offlineLogits) throw new KdgpuError('distill.loss "uld": cross-tokenizer distillation takes exactly one teacher (no offline logits)');
     if (!studentTok) throw new KdgpuError('distill.loss "uld": the student tokenizer is needed');
@@ -195,7 +199,7 @@ export async function buildDistill(c: TrainConfig, student: CausalLM, trainToken
     if (!tt) throw new KdgpuError(`distill.loss "uld": the teacher's tokenizer is needed to tokenize the text its way; set teachers.0.tokenizer (none found beside ${c.teachers[0].path})`);
     const m = await loadModel(c.teachers[0].path);
     const maxPos = m.config.model_type === 'llama' ? m.config.max_position_embeddings : m.config.n_positions;
-    const opts = { temperature: d.temperature, ...d.lossOptions } as Record<string, unknown>;
+    const opts = { temperature: d.temperature, ...perPosition } as Record<string, unknown>;
     const loss = (s: Tensor, t: TeacherInput, labels: Tensor | null) => universalLogitDistillation(s, t as Tensor, labels, opts);
     // The same text for the teacher: each student row decoded, then encoded with the teacher's
     // tokenizer; rows truncated to the shortest (positions are compared up to the shorter side).
@@ -220,13 +224,13 @@ export async function buildDistill(c: TrainConfig, student: CausalLM, trainToken
   if (keys.has('chunks')) extra.chunks = d.chunks;
   if (c.offlineLogits) {
     // The stored logits are already truncated (and ensembled): the loss must not truncate again.
-    const { topK: _k, topP: _p, ...rest } = { ...extra, ...d.lossOptions } as Record<string, unknown>;
+    const { topK: _k, topP: _p, ...rest } = { ...extra, ...perPosition } as Record<string, unknown>;
     delete rest.ensemble;
     delete rest.teacherWeights;
     const src = await offlineTeacher(c.offlineLogits.path, student.config.vocab_size, trainTokens);
     return { part: { loss: createLoss(d.loss, rest), teachers: { kind: 'offline', logits: src }, reduction }, teachers: [] };
   }
-  const loss = createLoss(d.loss, { ...extra, ...d.lossOptions });
+  const loss = createLoss(d.loss, { ...extra, ...perPosition });
   const teachers: CausalLM[] = [];
   let shared: number | undefined;
   const Vs = student.config.vocab_size;

@@ -138,7 +138,7 @@ export async function train(o: TrainerOptions): Promise<TrainSummary> {
       lr: opt.lr, kdRatio: kdSchedule(Math.max(0, state.step - 1)), gradNorm: norm / n, tokensPerSec: tps, tokens: state.tokens,
       gpuBytes: memoryStats().liveBytes, time: (now - started) / 1000,
     });
-    o.progress?.update({ step: state.step, loss: rec.loss, tokensPerSec: tps, lr: opt.lr });
+    o.progress?.update({ step: state.step, loss: rec.loss, ...(o.distill ? { ce: rec.ce, kd: rec.kd } : {}), tokensPerSec: tps, lr: opt.lr });
     // Start a new interval: keep only the non-finite counters.
     const next = newAccumulators([0, 0, 0, 0, 0, consecutive, bad]);
     acc.sums.dispose();

@@ -39,7 +39,7 @@ test('a padded-vocabulary teacher distils exactly as the unpadded one over the s
   });
   const run = async (t: typeof teacher, shared?: number) => {
     const student = createModel(cfg(V), { seed: 5 });
-    const s = await train({ model: student, trainTokens: ids, config, distill: { loss: createLoss('forwardKL'), teachers: { kind: 'models', models: [t] }, reduction: 'mean', sharedVocab: shared } });
+    const s = await train({ model: student, trainTokens: ids, config, distill: { loss: createLoss('forwardKL', { reduction: 'none' }), teachers: { kind: 'models', models: [t] }, reduction: 'mean', sharedVocab: shared } });
     student.dispose();
     return s.logged;
   };

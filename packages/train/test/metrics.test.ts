@@ -64,6 +64,13 @@ test('progress without a terminal: a plain line every N steps, no control codes'
   assert.equal(lines[4], 'step 98/100 | loss 3.0200 | 41.0k tok/s | eta 1s');
 });
 
+test('progress with distillation shows the objective and its CE and KD terms', () => {
+  let out = '';
+  const p = createProgress({ total: 10, write: (s) => (out += s), isTTY: false, everySteps: 10, now: () => 0 });
+  p.update({ step: 10, loss: 3.25, ce: 4, kd: 2.5 });
+  assert.equal(out, 'step 10/10 | loss 3.2500 | ce 4.0000 kd 2.5000 | eta ?\n');
+});
+
 test('progress on a terminal: one line redrawn in place, fitted to the width', () => {
   let t = 0;
   let out = '';

@@ -88,7 +88,7 @@ for (const name of lossNames().filter((n) => n !== 'crossEntropy')) {
     const student = createModel(tinyLlama({ vocab_size: vocab, max_position_embeddings: 64 }), { seed: 3 });
     const keys = new Set(lossOptionKeys(name as LossName));
     const c = config({ train: { maxSteps: 4, logEvery: 2, evalEvery: 0 }, distill: { loss: name, kdRatio: 0.5 }, teachers: [{ path: 'unused' }] });
-    const opts = keys.has('temperature') ? { temperature: 2 } : {};
+    const opts = { reduction: 'none' as const, ...(keys.has('temperature') ? { temperature: 2 } : {}) };
     const s = await train({
       model: student, trainTokens: tr, evalTokens: dev.subarray(0, 32 * 8 + 1), config: c,
       distill: { loss: createLoss(name, opts), teachers: { kind: 'models', models: [t] }, reduction: 'mean' },
@@ -144,8 +144,8 @@ test('offline teacher logits (top-k) equal online distillation with the same tru
     m.dispose();
     return s.logged;
   };
-  const online = await run({ loss: createLoss('forwardKL', { topK: 8 }), teachers: { kind: 'models', models: [t] }, reduction: 'mean' });
-  const offline = await run({ loss: createLoss('forwardKL', {}), teachers: { kind: 'offline', logits: await offlineTeacher(path, vocab, stream) }, reduction: 'mean' });
+  const online = await run({ loss: createLoss('forwardKL', { topK: 8, reduction: 'none' }), teachers: { kind: 'models', models: [t] }, reduction: 'mean' });
+  const offline = await run({ loss: createLoss('forwardKL', { reduction: 'none' }), teachers: { kind: 'offline', logits: await offlineTeacher(path, vocab, stream) }, reduction: 'mean' });
   assert.equal(online.length, 3);
   online.forEach((o, i) => assert.ok(Math.abs(o.kd - offline[i].kd) <= 1e-5 * (1 + Math.abs(o.kd)), `step ${o.step}: online ${o.kd} vs offline ${offline[i].kd}`));
   noGrad(() => 0);
