@@ -1,6 +1,6 @@
 import { keep, tidy } from '../scope.ts';
 import { noGrad } from '../autograd.ts';
-import { full } from '../ops/composite.ts';
+import { full } from '../ops/broadcast.ts';
 import { where } from '../ops/elementwise.ts';
 import { dispatch, grid, LINEAR_ID } from '../engine.ts';
 import { defineKernel } from '../kernel.ts';

@@ -8,7 +8,7 @@ import { fmtShape, KdgpuError } from '../errors.ts';
 import { broadcastShapes, numel } from '../shape.ts';
 import { Storage } from '../storage.ts';
 import { Tensor } from '../tensor.ts';
-import { full, sumTo } from './composite.ts';
+import { full, sumTo } from './broadcast.ts';
 
 /**
  * Batched matmul C[b] = A[b] @ B[b], operands read through strides, so transposed views

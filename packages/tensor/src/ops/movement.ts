@@ -5,7 +5,7 @@ import { fmtShape, KdgpuError } from '../errors.ts';
 import { contiguousStrides, isContiguous, normAxis, numel, viewStrides } from '../shape.ts';
 import { type DType, Storage, wgslType } from '../storage.ts';
 import { Tensor } from '../tensor.ts';
-import { full, sumTo } from './composite.ts';
+import { full, sumTo } from './broadcast.ts';
 import { copySlice } from './inplace.ts';
 import { mapElementwise } from './kernel-elementwise.ts';
 
