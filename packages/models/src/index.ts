@@ -23,13 +23,11 @@ export {
   gpt2Inner,
 } from './config.ts';
 export { babyLlama58M, llama360M, gpt2_705M, distilLlama80M, tinyLlama, tinyGPT2, demoLlama } from './presets.ts';
-export { type CausalLM, type ForwardOptions, type BuildOptions, splitSizes } from './model.ts';
+export { type CausalLM, type ForwardOptions, type BuildOptions } from './model.ts';
 export { Llama } from './llama.ts';
 export { GPT2 } from './gpt2.ts';
 export { createModel, countParameters } from './create.ts';
 export { KVCache } from './kv-cache.ts';
-export { causalAttention, causalMask, type AttentionOptions } from './ops/attention.ts';
-export { embedding } from './ops/embedding.ts';
 export { linear, conv1d } from './ops/linear.ts';
 export {
   type ByteSource,

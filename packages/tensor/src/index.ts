@@ -23,6 +23,7 @@ export { where } from './ops/elementwise.ts';
 export { cat, scatterAdd } from './ops/movement.ts';
 export { matmul } from './ops/matmul.ts';
 export { sumTo } from './ops/broadcast.ts';
+export { splitSizes } from './shape.ts';
 export { noGrad, isGradEnabled, type BackwardFn } from './autograd.ts';
 export { customGrad } from './custom-grad.ts';
 export { empty, writeSlice, scaleRows } from './ops/inplace.ts';

@@ -6,6 +6,7 @@ import { isCpuAdapter } from '../device.ts';
 import { dense, dropCopy, empty, WG } from './util.ts';
 import { attnBackwardKV, attnBackwardQ, attnForward, blockedBackwardKV, blockedBackwardQ, blockedForward } from './attention-blocked.ts';
 import { attentionBackwardBlocks } from './attention-backward.ts';
+import { attentionComposed } from './composed.ts';
 
 /** Which backward `causalAttention` records (see `setAttentionBackward`). */
 export type AttentionBackward = 'auto' | 'kernels' | 'blocks';
@@ -162,11 +163,36 @@ ${COMMON}
   }
 }`);
 
+/** The three kernels for head dim D, declared once per variant. */
+const kernelSets = new Map<string, { fwd: ReturnType<typeof fwd>; q: ReturnType<typeof bwdQ>; kv: ReturnType<typeof bwdKV> }>();
+function kernelSet(D: number, blocked: boolean, bw: number, per: number) {
+  const key = `${D}:${blocked}:${bw}:${per}`;
+  let set = kernelSets.get(key);
+  if (!set) {
+    set = blocked
+      ? { fwd: blockedForward(D, bw, 4, per), q: blockedBackwardQ(D, bw, per), kv: blockedBackwardKV(D, bw, per) }
+      : { fwd: fwd(D), q: bwdQ(D), kv: bwdKV(D) };
+    kernelSets.set(key, set);
+  }
+  return set;
+}
+
+/** Options of `causalAttention`. */
+export interface AttentionOptions {
+  /** Multiplies the scores; default 1 / sqrt(D). */
+  scale?: number;
+  /** Dropout on the attention probabilities (training): takes the composed path, which the fused kernels do not replace. */
+  dropout?: { p: number; seed: number };
+}
+
 /**
- * Causal attention. q [B, H, T, D], k and v [B, Hkv, S, D] with H % Hkv == 0 and S >= T;
- * `scale` defaults to 1/sqrt(D). Returns [B, H, T, D].
+ * Causal self-attention, the one implementation the models and the benchmarks use. q [B, H, T, D]
+ * (the T newest positions), k and v [B, Hkv, S, D] with H % Hkv == 0 (grouped-query attention:
+ * query head h reads key/value head floor(h / (H / Hkv))) and S >= T (cached positions first:
+ * query t sees keys 0..t + S - T). Returns [B, H, T, D]. Fused kernels (see above); with
+ * attention dropout, `attentionComposed`.
  */
-export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tensor {
+export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
     throw new KdgpuError(`causalAttention: q, k, v must be [B, H, T, D], got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`);
   }
@@ -177,8 +203,9 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number)
       `causalAttention: q ${fmtShape(q.shape)} needs k and v [${B}, Hkv, S, ${D}] with H divisible by Hkv and S >= T; got k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`,
     );
   }
+  const sc = opts.scale ?? 1 / Math.sqrt(D);
+  if (opts.dropout && opts.dropout.p !== 0) return attentionComposed(q, k, v, sc, opts.dropout);
   if (D > 256) throw new KdgpuError(`causalAttention: head dimension ${D} > 256 is not supported`);
-  const sc = scale ?? 1 / Math.sqrt(D);
   const params = { B, H, Hkv, T, S, scale: sc, nd4: D / 4 };
   const qd = dense('causalAttention', q);
   const kd2 = dense('causalAttention', k);
@@ -190,26 +217,20 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number)
   const bw = isCpuAdapter() ? 8 : 32;
   const per = 4;
   const blocked = D % 4 === 0 && B * H <= 65535 && Math.ceil(T / (bw * per)) <= 65535 && Math.ceil(S / (bw * per)) <= 65535;
-  const kernels = blocked
-    ? {
-        fwd: blockedForward(D, bw, 4, per),
-        q: blockedBackwardQ(D, bw, per),
-        kv: blockedBackwardKV(D, bw, per),
-        gq: [Math.ceil(T / (bw * per)), B * H, 1] as const,
-        gkv: [Math.ceil(S / (bw * per)), B * Hkv, 1] as const,
-      }
-    : { fwd: fwd(D), q: bwdQ(D), kv: bwdKV(D), gq: grid(B * H * T, WG), gkv: grid(B * Hkv * S, WG) };
-  dispatch(kernels.fwd, { Q: qd.storage.buf, K: kd2.storage.buf, V: vd.storage.buf, O: o.storage.buf, L: lse.storage.buf }, params, kernels.gq);
+  const kernels = kernelSet(D, blocked, bw, per);
+  const gq = blocked ? ([Math.ceil(T / (bw * per)), B * H, 1] as const) : grid(B * H * T, WG);
+  const gkv = blocked ? ([Math.ceil(S / (bw * per)), B * Hkv, 1] as const) : grid(B * Hkv * S, WG);
+  dispatch(kernels.fwd, { Q: qd.storage.buf, K: kd2.storage.buf, V: vd.storage.buf, O: o.storage.buf, L: lse.storage.buf }, params, gq);
   const out = record(o, 'causalAttention', [q, k, v], [qd, kd2, vd, o, lse], (g, [qs, ks, vs, os, ls]) => {
     const gc = g.contiguous();
     if (backwardMode === 'blocks' || (backwardMode === 'auto' && isCpuAdapter())) return attentionBackwardBlocks(gc, qs, ks, vs, os, ls, sc, blockScores);
     const dq = empty(q.shape);
     const dr = empty([B, H, T]);
     const [Q, K, V, O, G, L] = [qs, ks, vs, os, gc, ls].map((t) => t.storage.buf);
-    dispatch(kernels.q, { Q, K, V, O, G, L, DQ: dq.storage.buf, DR: dr.storage.buf }, params, kernels.gq);
+    dispatch(kernels.q, { Q, K, V, O, G, L, DQ: dq.storage.buf, DR: dr.storage.buf }, params, gq);
     const dk = empty(k.shape);
     const dv = empty(k.shape);
-    dispatch(kernels.kv, { Q, K, V, G, L, DR: dr.storage.buf, DK: dk.storage.buf, DV: dv.storage.buf }, params, kernels.gkv);
+    dispatch(kernels.kv, { Q, K, V, G, L, DR: dr.storage.buf, DK: dk.storage.buf, DV: dv.storage.buf }, params, gkv);
     return [dq, dk, dv];
   });
   dropCopy(qd, q);
