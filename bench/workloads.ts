@@ -1,9 +1,10 @@
 /**
  * The reference workloads the JS WebGPU peers were measured on (runtime-notes.md): an MLP SGD
  * step and one pre-LN GPT-2 transformer block forward+backward, written with the runtime's
- * composed ops. The fused kernels (transformer-kernels issue) must beat these.
+ * composed ops (`nn.*Composed`, the references the fused kernels are tested against). The fused
+ * kernels (transformer-kernels issue) must beat these.
  */
-import { noGrad, randn, type Tensor, tidy, ones, zeros, full, arange } from '@kdgpu/tensor';
+import { nn, noGrad, randn, type Tensor, tidy, ones, zeros } from '@kdgpu/tensor';
 
 export function param(shape: number[], seed: number, std = 0.02): Tensor {
   const t = randn(shape, { seed, std });
@@ -33,18 +34,6 @@ export function mlpStep(ps: Tensor[], x: Tensor, y: Tensor, lr = 0.01): void {
   });
 }
 
-export function layerNorm(x: Tensor, g: Tensor, b: Tensor, eps = 1e-5): Tensor {
-  const mu = x.mean(-1, true);
-  const xc = x.sub(mu);
-  const v = xc.mul(xc).mean(-1, true);
-  return xc.mul(v.add(eps).rsqrt()).mul(g).add(b);
-}
-
-export function geluTanh(x: Tensor): Tensor {
-  const c = Math.sqrt(2 / Math.PI);
-  return x.mul(0.5).mul(x.add(x.mul(x).mul(x).mul(0.044715)).mul(c).tanh().add(1));
-}
-
 export interface BlockParams {
   [k: string]: Tensor;
 }
@@ -59,36 +48,23 @@ export function blockParams(d: number, ff: number): BlockParams {
   return P;
 }
 
-/** Additive causal mask [T, T]: 0 on and below the diagonal, -inf above. */
-export function causalMask(T: number): Tensor {
-  return tidy(() => {
-    const i = arange(T).reshape([T, 1]);
-    const j = arange(T).reshape([1, T]);
-    return full([T, T], 0).add(j.gt(i).mul(-1e30));
-  });
-}
-
-/** Pre-LN GPT-2 block: x + attn(ln1(x)), then + mlp(ln2(.)). x: [B, T, C]. */
-export function block(x: Tensor, P: BlockParams, heads: number, mask: Tensor): Tensor {
+/** Pre-LN GPT-2 block, composed: x + attn(ln1(x)), then + mlp(ln2(.)). x: [B, T, C]. */
+export function block(x: Tensor, P: BlockParams, heads: number): Tensor {
   const [B, T, C] = x.shape;
   const D = C / heads;
-  const h = layerNorm(x, P.ln1g, P.ln1b);
+  const h = nn.layerNormComposed(x, P.ln1g, P.ln1b, 1e-5);
   const qkv = h.matmul(P.wqkv).add(P.bqkv); // [B, T, 3C]
   const split = (k: number) => qkv.slice(-1, k * C, (k + 1) * C).reshape([B, T, heads, D]).transpose(1, 2); // [B, H, T, D]
-  const q = split(0);
-  const k = split(1);
-  const v = split(2);
-  const att = q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(D)).add(mask).softmax(-1); // [B, H, T, T]
-  const y = att.matmul(v).transpose(1, 2).reshape([B, T, C]);
+  const y = nn.attentionComposed(split(0), split(1), split(2), 1 / Math.sqrt(D)).transpose(1, 2).reshape([B, T, C]); // [B, T, C]
   const x1 = x.add(y.matmul(P.wo).add(P.bo));
-  const h2 = layerNorm(x1, P.ln2g, P.ln2b);
-  return x1.add(geluTanh(h2.matmul(P.w1).add(P.b1)).matmul(P.w2).add(P.b2));
+  const h2 = nn.layerNormComposed(x1, P.ln2g, P.ln2b, 1e-5);
+  return x1.add(nn.geluTanhComposed(h2.matmul(P.w1).add(P.b1)).matmul(P.w2).add(P.b2));
 }
 
 /** Forward + backward of one block on a squared-mean loss; grads are dropped after. */
-export function blockStep(x: Tensor, P: BlockParams, heads: number, mask: Tensor): void {
+export function blockStep(x: Tensor, P: BlockParams, heads: number): void {
   tidy(() => {
-    block(x, P, heads, mask).pow(2).mean().backward();
+    block(x, P, heads).pow(2).mean().backward();
     for (const p of Object.values(P)) p.zeroGrad();
   });
 }

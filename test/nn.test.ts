@@ -109,6 +109,42 @@ for (const [mode, maxScores] of [['kernels', undefined], ['blocks', undefined], 
   });
 }
 
+test('causal attention with dropout: the composed path, the same mask for the same seed, none at p = 0', async () => {
+  await init();
+  const [q, k, v] = [[1, 4, 9, 8], [1, 2, 9, 8], [1, 2, 9, 8]].map((s, i) => randn(s, { seed: 40 + i }));
+  const run = (dropout?: { p: number; seed: number }) => tidy(() => nn.causalAttention(q, k, v, { scale: 0.3, dropout }));
+  const [a, b, c, plain, p0] = [run({ p: 0.5, seed: 7 }), run({ p: 0.5, seed: 7 }), run({ p: 0.5, seed: 8 }), run(), run({ p: 0, seed: 7 })];
+  assert.deepEqual(await a.data(), await b.data());
+  assert.notDeepEqual(await a.data(), await c.data());
+  assert.notDeepEqual(await a.data(), await plain.data());
+  // p = 0 takes the fused kernels, the same result as no dropout.
+  close(await p0.data(), await plain.data(), 'p = 0');
+  // The composed reference with the same dropout gives the same numbers.
+  const ref = tidy(() => nn.attentionComposed(q, k, v, 0.3, { p: 0.5, seed: 7 }));
+  assert.deepEqual(await a.data(), await ref.data());
+  for (const t of [q, k, v, a, b, c, plain, p0, ref]) t.dispose();
+});
+
+test('embedding: the rows of the weight for ids of any shape; with paddingIdx that row gets no gradient', async () => {
+  await init();
+  const V = 5;
+  const C = 3;
+  const w = tensor(Float32Array.from({ length: V * C }, (_, i) => i / 10), { shape: [V, C], requiresGrad: true });
+  const idsData = [1, 0, 4, 0, 1, 3];
+  const ids = tensor(Int32Array.from(idsData), { shape: [2, 3] });
+  const y = nn.embedding(w, ids, 0);
+  assert.deepEqual([...y.shape], [2, 3, C]);
+  close(await y.data(), idsData.flatMap((r) => [0, 1, 2].map((c) => (r * C + c) / 10)), 'rows');
+  // d(sum(y * g))/dw: each row sums g over the positions that read it; row 0 (padding) gets nothing.
+  const g = Float32Array.from({ length: 6 * C }, (_, i) => i + 1);
+  tidy(() => y.mul(tensor(g, { shape: [2, 3, C] })).sum()).backward();
+  const want = new Float32Array(V * C);
+  idsData.forEach((r, p) => { if (r !== 0) for (let c = 0; c < C; c++) want[r * C + c] += g[p * C + c]; });
+  close(await w.grad!.data(), want, 'dw');
+  assert.throws(() => nn.embedding(w, tensor([1.5])), /ids must be i32/);
+  for (const t of [w, ids, y]) t.dispose();
+});
+
 test('norms and activations equal their composed versions on a larger shape', async () => {
   await fusedEqualsComposed('layerNorm', [[64, 96], [96], [96]], (x, w, b) => nn.layerNorm(x, w, b), (x, w, b) => nn.layerNormComposed(x, w, b, 1e-5), 2e-4);
   await fusedEqualsComposed('rmsNorm', [[64, 96], [96]], (x, w) => nn.rmsNorm(x, w), (x, w) => nn.rmsNormComposed(x, w, 1e-6), 2e-4);

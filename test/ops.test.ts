@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BINARY, cat, init, REDUCE, scatterAdd, type Tensor, tensor, tidy, UNARY, where,
-  arange, full, ones, rand, randn, sort, zeros,
+  arange, full, KdgpuError, ones, rand, randn, sort, splitSizes, zeros,
 } from '@kdgpu/tensor';
 import * as R from './helpers/ref.ts';
 import type { Nd } from './helpers/ref.ts';
@@ -289,4 +289,17 @@ test('creation: zeros, ones, full, arange, and seeded rand/randn', async () => {
   const m = n.reduce((s, v) => s + v, 0) / n.length;
   const sd = Math.sqrt(n.reduce((s, v) => s + (v - m) ** 2, 0) / n.length);
   assert.ok(Math.abs(m - 1) < 0.1 && Math.abs(sd - 2) < 0.1, `normal mean ${m} std ${sd}`);
+});
+
+test('splitSizes follows torch.tensor_split: the first n mod parts pieces get one more, empty pieces kept', () => {
+  assert.deepEqual(splitSizes(10, 3), [4, 3, 3]);
+  assert.deepEqual(splitSizes(7, 3), [3, 2, 2]);
+  assert.deepEqual(splitSizes(6, 4), [2, 2, 1, 1]);
+  assert.deepEqual(splitSizes(9, 3), [3, 3, 3]);
+  assert.deepEqual(splitSizes(1024, 8), Array(8).fill(128));
+  assert.deepEqual(splitSizes(2, 4), [1, 1, 0, 0]);
+  assert.deepEqual(splitSizes(0, 2), [0, 0]);
+  assert.throws(() => splitSizes(4, 0), (e: unknown) => e instanceof KdgpuError && /splitSizes: the number of pieces must be a positive integer, got 0/.test(e.message));
+  assert.throws(() => splitSizes(4, 1.5), /positive integer, got 1.5/);
+  assert.throws(() => splitSizes(-1, 2), /non-negative integer, got -1/);
 });

@@ -1,19 +1,4 @@
-import { cat, customGrad, empty, isGradEnabled, noGrad, scaleRows, type Tensor, tidy, writeSlice } from '@kdgpu/tensor';
-
-/**
- * Sizes of `torch.tensor_split(x, chunks)` along an axis of length n: the first n mod chunks
- * parts get one extra position. Empty parts (chunks > n) are dropped.
- */
-export function splitSizes(n: number, chunks: number): number[] {
-  const base = Math.floor(n / chunks);
-  const extra = n % chunks;
-  const sizes: number[] = [];
-  for (let i = 0; i < chunks; i++) {
-    const size = base + (i < extra ? 1 : 0);
-    if (size > 0) sizes.push(size);
-  }
-  return sizes;
-}
+import { cat, customGrad, empty, isGradEnabled, noGrad, scaleRows, splitSizes, type Tensor, tidy, writeSlice } from '@kdgpu/tensor';
 
 /** Masked, scaled per-token losses of one slice of the positions: logits [..., n, V] -> [..., n]. */
 export type TokensFn = (student: Tensor, teachers: readonly Tensor[], labels: Tensor | null) => Tensor;
@@ -44,7 +29,8 @@ export function runChunked(tokensOf: TokensFn, student: Tensor, teachers: readon
   const G = needGrad ? empty(student.shape) : null;
   try {
     let start = 0;
-    for (const size of splitSizes(student.shape[axis], chunks)) {
+    // torch.tensor_split's pieces; the empty ones (chunks > positions) have nothing to compute.
+    for (const size of splitSizes(student.shape[axis], chunks).filter((n) => n > 0)) {
       const end = start + size;
       const value = tidy((): Tensor => {
         const ts = teachers.map((t) => t.slice(axis, start, end));

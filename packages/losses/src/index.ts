@@ -30,7 +30,6 @@ export { nllSoft } from './losses/nll-soft.ts';
 export { defineLoss, type DefinedLoss, type LossSpec } from './define.ts';
 export { pair, type Pair } from './pair.ts';
 export { maskTokens, reduceTokens, validMask } from './reduce.ts';
-export { splitSizes } from './chunk.ts';
 export { teacherLogits, truncate } from './teacher.ts';
 export { logAddExp } from './math.ts';
 export { combineLosses, scheduleRatio, type CombineOptions, type RatioSchedule } from './combine.ts';

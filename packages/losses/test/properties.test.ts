@@ -12,7 +12,6 @@ import {
   reverseKL,
   skewForwardKL,
   skewReverseKL,
-  splitSizes,
   symmetricKL,
 } from '../src/index.ts';
 import { closeness } from './helpers.ts';
@@ -62,14 +61,6 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
 describe('properties', () => {
   before(async () => {
     await init();
-  });
-
-  test('tensor_split sizes: the first T mod C chunks get one extra position', () => {
-    assert.deepEqual(splitSizes(7, 3), [3, 2, 2]);
-    assert.deepEqual(splitSizes(6, 4), [2, 2, 1, 1]);
-    assert.deepEqual(splitSizes(8, 8), [1, 1, 1, 1, 1, 1, 1, 1]);
-    assert.deepEqual(splitSizes(2, 4), [1, 1]);
-    assert.deepEqual(splitSizes(1024, 8), Array(8).fill(128));
   });
 
   test('every divergence is 0 when q == p, including with -inf entries', async () => {

@@ -2,8 +2,6 @@ import { nn, type Tensor } from '@kdgpu/tensor';
 import { type GPT2Config, gpt2Inner } from './config.ts';
 import { KVCache } from './kv-cache.ts';
 import { type BuildOptions, type CausalLM, checkIds, chunked, type ForwardOptions, makeParam, siteSeed } from './model.ts';
-import { causalAttention } from './ops/attention.ts';
-import { embedding } from './ops/embedding.ts';
 import { conv1d, linear } from './ops/linear.ts';
 
 /**
@@ -89,7 +87,7 @@ export class GPT2 implements CausalLM {
     const drop = (x: Tensor, p: number, site: number) => (seed === undefined ? x : nn.dropout(x, p, siteSeed(seed, site)));
 
     const pos = this.p('transformer.wpe.weight').slice(0, offset, offset + T); // [T, C]
-    let x = embedding(this.p('transformer.wte.weight'), ids).add(pos); // [B, T, C]
+    let x = nn.embedding(this.p('transformer.wte.weight'), ids).add(pos); // [B, T, C]
     x = drop(x, c.embd_pdrop, 0);
     for (let i = 0; i < c.n_layer; i++) {
       const p = `transformer.h.${i}.`;
@@ -102,7 +100,7 @@ export class GPT2 implements CausalLM {
       if (cache) ({ k, v } = cache.update(i, k, v)); // [B, H, S, D]
       let scale = c.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
       if (c.scale_attn_by_inverse_layer_idx) scale /= i + 1;
-      const y = causalAttention(split(0), k, v, {
+      const y = nn.causalAttention(split(0), k, v, {
         scale,
         dropout: seed !== undefined && c.attn_pdrop > 0 ? { p: c.attn_pdrop, seed: siteSeed(seed, 1 + 3 * i) } : undefined,
       }); // [B, H, T, D]

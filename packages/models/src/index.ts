@@ -37,13 +37,11 @@ export {
   modelPreset,
   describePresets,
 } from './presets.ts';
-export { type CausalLM, type ForwardOptions, type BuildOptions, splitSizes } from './model.ts';
+export { type CausalLM, type ForwardOptions, type BuildOptions } from './model.ts';
 export { Llama } from './llama.ts';
 export { GPT2 } from './gpt2.ts';
 export { createModel, countParameters } from './create.ts';
 export { KVCache } from './kv-cache.ts';
-export { causalAttention, causalMask, type AttentionOptions } from './ops/attention.ts';
-export { embedding } from './ops/embedding.ts';
 export { linear, conv1d } from './ops/linear.ts';
 export {
   type ByteSource,

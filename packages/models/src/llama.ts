@@ -2,8 +2,6 @@ import { keep, nn, type Tensor } from '@kdgpu/tensor';
 import type { LlamaConfig } from './config.ts';
 import { KVCache } from './kv-cache.ts';
 import { type BuildOptions, type CausalLM, checkIds, chunked, type ForwardOptions, makeParam, siteSeed } from './model.ts';
-import { causalAttention } from './ops/attention.ts';
-import { embedding } from './ops/embedding.ts';
 import { linear } from './ops/linear.ts';
 
 /**
@@ -82,7 +80,7 @@ export class Llama implements CausalLM {
     const attnDrop = seed !== undefined && c.attention_dropout > 0 ? c.attention_dropout : 0;
     const { cos, sin } = this.rotary(offset, T); // [P, D/2]
 
-    let x = embedding(this.p('model.embed_tokens.weight'), ids, c.pad_token_id); // [B, T, C]
+    let x = nn.embedding(this.p('model.embed_tokens.weight'), ids, c.pad_token_id); // [B, T, C]
     for (let i = 0; i < c.num_hidden_layers; i++) {
       const p = `model.layers.${i}.`;
       // Self-attention block.
@@ -93,7 +91,7 @@ export class Llama implements CausalLM {
       const qr = nn.applyRotary(q, cos, sin, offset); // [B, H, T, D]
       k = nn.applyRotary(k, cos, sin, offset); // [B, Hkv, T, D]
       if (cache) ({ k, v } = cache.update(i, k, v)); // [B, Hkv, S, D]
-      const y = causalAttention(qr, k, v, {
+      const y = nn.causalAttention(qr, k, v, {
         scale: 1 / Math.sqrt(D),
         dropout: attnDrop ? { p: attnDrop, seed: siteSeed(seed!, i) } : undefined,
       }); // [B, H, T, D]

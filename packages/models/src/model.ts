@@ -1,4 +1,4 @@
-import { keep, randn, full, type Tensor, tensor } from '@kdgpu/tensor';
+import { keep, randn, full, splitSizes, type Tensor, tensor } from '@kdgpu/tensor';
 import type { ModelConfig } from './config.ts';
 import type { KVCache } from './kv-cache.ts';
 
@@ -94,15 +94,9 @@ export function makeParam(name: string, shape: number[], init: ParamInit, opts: 
   return t;
 }
 
-/** Sizes of torch.tensor_split(T, n): the first T mod n pieces get one extra element. */
-export function splitSizes(T: number, n: number): number[] {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`chunkedLogits: numChunks must be a positive integer, got ${n}`);
-  const base = Math.floor(T / n);
-  return Array.from({ length: n }, (_, i) => base + (i < T % n ? 1 : 0));
-}
-
-/** Applies `head` to consecutive pieces of hidden [B, T, C] along T. */
+/** Applies `head` to the `numChunks` pieces of hidden [B, T, C] along T of torch.tensor_split (some empty when numChunks > T). */
 export function chunked(hidden: Tensor, numChunks: number, head: (h: Tensor) => Tensor): Tensor[] {
+  if (!Number.isInteger(numChunks) || numChunks < 1) throw new Error(`chunkedLogits: numChunks must be a positive integer, got ${numChunks}`);
   let start = 0;
   return splitSizes(hidden.shape[1], numChunks).map((n) => {
     const out = head(hidden.slice(1, start, start + n));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cat, init, memoryStats, noGrad, tidy } from '@kdgpu/tensor';
-import { countParameters, createModel, splitSizes, tinyGPT2, tinyLlama, type CausalLM } from '@kdgpu/models';
+import { countParameters, createModel, tinyGPT2, tinyLlama, type CausalLM } from '@kdgpu/models';
 import { loadModel } from '@kdgpu/models/node';
 import { assertClose, causalLmLoss, fixture, ids } from './helpers.ts';
 
@@ -13,13 +13,6 @@ function stats(v: Float32Array): { mean: number; std: number } {
   for (const x of v) q += (x - mean) ** 2;
   return { mean, std: Math.sqrt(q / v.length) };
 }
-
-test('splitSizes follows torch.tensor_split', () => {
-  assert.deepEqual(splitSizes(10, 3), [4, 3, 3]);
-  assert.deepEqual(splitSizes(9, 3), [3, 3, 3]);
-  assert.deepEqual(splitSizes(2, 4), [1, 1, 0, 0]);
-  assert.throws(() => splitSizes(4, 0), /positive integer/);
-});
 
 for (const [name, make] of [['llama', () => createModel(tinyLlama(), { seed: 3 })], ['gpt2', () => createModel(tinyGPT2(), { seed: 3 })]] as const) {
   test(`${name}: chunked logits equal the full logits, hiddenStates + logits equal forward`, async () => {

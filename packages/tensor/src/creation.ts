@@ -1,6 +1,6 @@
 import { upload } from './engine.ts';
 import { KdgpuError } from './errors.ts';
-import { full } from './ops/composite.ts';
+import { full } from './ops/broadcast.ts';
 import { mapElementwise } from './ops/kernel-elementwise.ts';
 import { checkShape, numel } from './shape.ts';
 import { type DType, Storage } from './storage.ts';

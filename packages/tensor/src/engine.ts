@@ -1,5 +1,7 @@
 import { checkDeviceHealth, device, onDevice } from './device.ts';
 import { runtimeKind } from './env.ts';
+import { KdgpuError } from './errors.ts';
+import { type BufferDecl, type Bindings, type Kernel, packParams, PARAM_WORDS, type ParamDecl, type ParamValues } from './kernel.ts';
 import { afterSubmit, type Buf, markBatchOpen, onDestroy } from './pool.ts';
 
 /**
@@ -11,21 +13,13 @@ import { afterSubmit, type Buf, markBatchOpen, onDestroy } from './pool.ts';
  * buffers they bind (pooled buffers recur step after step), and each op's small parameters go into
  * one arena buffer per submit, bound with a dynamic offset, instead of a new buffer per dispatch.
  *
- * Kernel binding convention: inputs at bindings 0..nIn-1 (`var<storage, read>`), outputs after
- * them (`var<storage, read_write>`), then the op's parameters as `var<storage, read> P: array<u32>`
- * (64 words; floats stored as bit patterns).
+ * Kernels declare their buffers and parameters once (`defineKernel`, in `kernel.ts`); the bindings,
+ * the `struct Params` and the packing of host values by name all come from that declaration. The
+ * layout it produces: inputs at bindings 0..nIn-1 (`var<storage, read>`), outputs after them
+ * (`var<storage, read_write>`), then `params` (`var<storage, read>`, one 256-byte arena slot).
  */
 
-/** A compute kernel: a cache key and WGSL built on first use. */
-export interface Kernel {
-  readonly key: string;
-  readonly nIn: number;
-  readonly nOut: number;
-  readonly code: () => string;
-}
-
-const PARAM_SLOT = 256; // bytes; minStorageBufferOffsetAlignment is at most 256
-const PARAM_WORDS = PARAM_SLOT / 4;
+const PARAM_SLOT = PARAM_WORDS * 4; // bytes; minStorageBufferOffsetAlignment is at most 256
 const ARENA_SLOTS = 2048;
 /** Submit after this many dispatches so the GPU starts while the CPU records the rest. */
 const SUBMIT_EVERY = 256;
@@ -35,6 +29,9 @@ let encoder: GPUCommandEncoder | null = null;
 let pass: GPUComputePassEncoder | null = null;
 let arenaBuf: GPUBuffer | null = null;
 const arenaCpu = new Uint32Array((ARENA_SLOTS * PARAM_SLOT) / 4);
+// The same bytes seen as i32 and f32, so that parameters are written as their declared type.
+const arenaI32 = new Int32Array(arenaCpu.buffer);
+const arenaF32 = new Float32Array(arenaCpu.buffer);
 let arenaUsed = 0; // slots
 let sinceSubmit = 0;
 
@@ -129,18 +126,31 @@ function ensurePass(): GPUComputePassEncoder {
 }
 
 /**
- * Records one dispatch. `params` are u32 words (use `f32bits` for floats), at most 64.
- * `groups` is the workgroup grid; each dimension must be <= 65535 (see `grid`).
+ * Records one dispatch of `k`: `buffers` and `params` by the names `k` declares (typed from the
+ * declaration, so a wrong name fails `tsc`). `groups` is the workgroup grid; each dimension must be
+ * <= 65535 (see `grid`).
  */
-export function dispatch(k: Kernel, inputs: Buf[], outputs: Buf[], params: ArrayLike<number>, groups: readonly [number, number, number]): void {
+export function dispatch<I extends BufferDecl, O extends BufferDecl, P extends ParamDecl>(
+  k: Kernel<I, O, P>,
+  buffers: NoInfer<Bindings<I, O, Buf>>,
+  params: NoInfer<ParamValues<P>>,
+  groups: readonly [number, number, number],
+): void {
   if (groups[0] === 0 || groups[1] === 0 || groups[2] === 0) return;
-  if (params.length > PARAM_WORDS) throw new Error(`kernel ${k.key}: ${params.length} parameter words exceed ${PARAM_WORDS}`);
   if (arenaUsed === ARENA_SLOTS) flush();
+  const slot = arenaUsed;
+  packParams(k, params, slot * PARAM_WORDS, arenaCpu, arenaI32, arenaF32);
+  const named = buffers as { readonly [name: string]: Buf | undefined };
+  const bufs: Buf[] = [];
+  for (const n of k.bindings) {
+    const b = named[n];
+    if (!b) throw new KdgpuError(`kernel ${k.key}: buffer '${n}' missing`);
+    bufs.push(b);
+  }
   checkDeviceHealth();
   const pipeline = pipelineFor(k);
-  const bg = bindGroupFor(k, inputs.length + outputs.length === 0 ? [] : [...inputs, ...outputs]);
-  const slot = arenaUsed++;
-  arenaCpu.set(params as ArrayLike<number>, slot * PARAM_WORDS);
+  const bg = bindGroupFor(k, bufs);
+  arenaUsed++;
   const p = ensurePass();
   p.setPipeline(pipeline);
   p.setBindGroup(0, bg, [slot * PARAM_SLOT]);
@@ -221,14 +231,6 @@ export async function sync(): Promise<void> {
   flush();
   await settle(device().queue.onSubmittedWorkDone());
   checkDeviceHealth();
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** The bit pattern of a float32, for passing floats in the u32 parameter block. */
-export function f32bits(x: number): number {
-  f32[0] = x;
-  return u32[0];
 }
 
 /** Workgroup grid for `n` threads in workgroups of `wg`: spills into y past 65535 groups. */

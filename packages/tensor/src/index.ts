@@ -13,14 +13,17 @@
  */
 import { getDevice } from './device.ts';
 
-export { Tensor, type TensorLike, type NestedArray } from './tensor.ts';
+// The class with its op methods installed (see tensor-methods.ts).
+export { Tensor } from './tensor-methods.ts';
+export type { TensorLike, NestedArray, TensorMethods } from './tensor.ts';
 export type { DType } from './storage.ts';
 export { tensor, zeros, ones, full, arange, fromBuffer, type TensorOptions } from './creation.ts';
 export { rand, randn, manualSeed } from './ops/random.ts';
 export { where } from './ops/elementwise.ts';
 export { cat, scatterAdd } from './ops/movement.ts';
 export { matmul } from './ops/matmul.ts';
-export { sumTo } from './ops/composite.ts';
+export { sumTo } from './ops/broadcast.ts';
+export { splitSizes } from './shape.ts';
 export { noGrad, isGradEnabled, type BackwardFn } from './autograd.ts';
 export { customGrad } from './custom-grad.ts';
 export { empty, writeSlice, scaleRows } from './ops/inplace.ts';

@@ -115,3 +115,15 @@ export function viewStrides(shape: readonly number[], strides: readonly number[]
   }
   return viewD === -1 ? out : null;
 }
+
+/**
+ * Sizes of the `parts` pieces of `torch.tensor_split(x, parts)` along an axis of length `n`: the
+ * first n mod parts pieces get one extra element, so pieces are empty when parts > n
+ * (`splitSizes(10, 3)` is [4, 3, 3], `splitSizes(2, 4)` is [1, 1, 0, 0]).
+ */
+export function splitSizes(n: number, parts: number): number[] {
+  if (!Number.isInteger(parts) || parts < 1) throw new KdgpuError(`splitSizes: the number of pieces must be a positive integer, got ${parts}`);
+  if (!Number.isInteger(n) || n < 0) throw new KdgpuError(`splitSizes: the length to split must be a non-negative integer, got ${n}`);
+  const base = Math.floor(n / parts);
+  return Array.from({ length: parts }, (_, i) => base + (i < n % parts ? 1 : 0));
+}

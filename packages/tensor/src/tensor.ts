@@ -1,11 +1,6 @@
 import { backward as runBackward, type Node } from './autograd.ts';
 import { readback } from './engine.ts';
 import { fmtShape, KdgpuError } from './errors.ts';
-import * as ew from './ops/elementwise.ts';
-import * as mv from './ops/movement.ts';
-import * as red from './ops/reduce.ts';
-import * as cmp from './ops/composite.ts';
-import { matmul } from './ops/matmul.ts';
 import { countTensor } from './pool.ts';
 import { type Disposable, keep, type Scope, track, untrack } from './scope.ts';
 import { contiguousStrides, isContiguous, numel } from './shape.ts';
@@ -16,6 +11,78 @@ export type TensorLike = Tensor | number;
 
 /** Nested arrays of numbers, as returned by `toArray()`. */
 export type NestedArray = number | NestedArray[];
+
+/**
+ * The ops, as methods of every tensor. They are defined with the ops (`ops/*.ts`, which build on
+ * the class below) and installed on `Tensor.prototype` by `tensor-methods.ts`, which the package
+ * entry loads: so this file imports no op, and the ops import this file without a circle.
+ */
+export interface TensorMethods {
+  // ---- elementwise ----
+  add(o: TensorLike): Tensor;
+  sub(o: TensorLike): Tensor;
+  mul(o: TensorLike): Tensor;
+  div(o: TensorLike): Tensor;
+  pow(o: TensorLike): Tensor;
+  maximum(o: TensorLike): Tensor;
+  minimum(o: TensorLike): Tensor;
+  /** Comparisons give f32 0/1 masks (multiply by them, or pass to `where`). */
+  eq(o: TensorLike): Tensor;
+  ne(o: TensorLike): Tensor;
+  lt(o: TensorLike): Tensor;
+  le(o: TensorLike): Tensor;
+  gt(o: TensorLike): Tensor;
+  ge(o: TensorLike): Tensor;
+  neg(): Tensor;
+  exp(): Tensor;
+  log(): Tensor;
+  sqrt(): Tensor;
+  rsqrt(): Tensor;
+  abs(): Tensor;
+  tanh(): Tensor;
+  sigmoid(): Tensor;
+  relu(): Tensor;
+  sin(): Tensor;
+  cos(): Tensor;
+
+  // ---- reductions (axis: one axis, a list, or all when omitted; negative axes count from the end) ----
+  sum(axis?: number | number[], keepdim?: boolean): Tensor;
+  mean(axis?: number | number[], keepdim?: boolean): Tensor;
+  max(axis?: number | number[], keepdim?: boolean): Tensor;
+  min(axis?: number | number[], keepdim?: boolean): Tensor;
+  /** Index of the first maximum along `axis` (i32; all elements flattened when omitted). */
+  argmax(axis?: number, keepdim?: boolean): Tensor;
+  logsumexp(axis?: number | number[], keepdim?: boolean): Tensor;
+  /** softmax along `axis` (default the last). */
+  softmax(axis?: number): Tensor;
+  /** log(softmax) along `axis` (default the last). */
+  logSoftmax(axis?: number): Tensor;
+
+  // ---- linear algebra ----
+  /** Matrix product with NumPy semantics (1-D operands, broadcast batch dimensions). */
+  matmul(o: Tensor): Tensor;
+
+  // ---- movement ----
+  reshape(shape: readonly number[]): Tensor;
+  permute(dims: readonly number[]): Tensor;
+  /** Swaps dimensions `a` and `b` (default the last two), as a view. */
+  transpose(a?: number, b?: number): Tensor;
+  expand(shape: readonly number[]): Tensor;
+  /** Elements `start..end-1` along `axis` (negative indices count from the end), as a view. */
+  slice(axis: number, start: number, end?: number): Tensor;
+  indexSelect(axis: number, idx: Tensor): Tensor;
+  gather(axis: number, idx: Tensor): Tensor;
+  contiguous(): Tensor;
+  cast(dtype: DType): Tensor;
+  /** A copy with its own storage. */
+  clone(): Tensor;
+
+  /** @internal A tensor of ones shaped like this one (the seed of `backward()`). */
+  _onesLike(): Tensor;
+}
+
+// The class and this interface merge: every Tensor has the methods above.
+export interface Tensor extends TensorMethods {}
 
 /**
  * An n-dimensional array on the GPU with reverse-mode autograd.
@@ -91,10 +158,6 @@ export class Tensor implements Disposable {
   _view(shape: readonly number[], strides: readonly number[], offset: number): Tensor {
     this._assertLive('view');
     return new Tensor(this.storage.retain(), shape, strides, offset);
-  }
-
-  _onesLike(): Tensor {
-    return cmp.fullLike(this, 1);
   }
 
   _accumulateGrad(g: Tensor): void {
@@ -196,62 +259,6 @@ export class Tensor implements Disposable {
     if (this.size !== 1) throw new KdgpuError(`item(): tensor has ${this.size} elements (shape ${fmtShape(this.shape)}); only one-element tensors have an item`);
     return (await this.data())[0];
   }
-
-  // ---- elementwise ----
-  add(o: TensorLike): Tensor { return ew.binary('add', this, o); }
-  sub(o: TensorLike): Tensor { return ew.binary('sub', this, o); }
-  mul(o: TensorLike): Tensor { return ew.binary('mul', this, o); }
-  div(o: TensorLike): Tensor { return ew.binary('div', this, o); }
-  pow(o: TensorLike): Tensor { return ew.binary('pow', this, o); }
-  maximum(o: TensorLike): Tensor { return ew.binary('maximum', this, o); }
-  minimum(o: TensorLike): Tensor { return ew.binary('minimum', this, o); }
-  /** Comparisons give f32 0/1 masks (multiply by them, or pass to `where`). */
-  eq(o: TensorLike): Tensor { return ew.binary('eq', this, o); }
-  ne(o: TensorLike): Tensor { return ew.binary('ne', this, o); }
-  lt(o: TensorLike): Tensor { return ew.binary('lt', this, o); }
-  le(o: TensorLike): Tensor { return ew.binary('le', this, o); }
-  gt(o: TensorLike): Tensor { return ew.binary('gt', this, o); }
-  ge(o: TensorLike): Tensor { return ew.binary('ge', this, o); }
-  neg(): Tensor { return ew.unary('neg', this); }
-  exp(): Tensor { return ew.unary('exp', this); }
-  log(): Tensor { return ew.unary('log', this); }
-  sqrt(): Tensor { return ew.unary('sqrt', this); }
-  rsqrt(): Tensor { return ew.unary('rsqrt', this); }
-  abs(): Tensor { return ew.unary('abs', this); }
-  tanh(): Tensor { return ew.unary('tanh', this); }
-  sigmoid(): Tensor { return ew.unary('sigmoid', this); }
-  relu(): Tensor { return ew.unary('relu', this); }
-  sin(): Tensor { return ew.unary('sin', this); }
-  cos(): Tensor { return ew.unary('cos', this); }
-
-  // ---- reductions (axis: one axis, a list, or all when omitted; negative axes count from the end) ----
-  sum(axis?: number | number[], keepdim = false): Tensor { return red.reduce('sum', this, axis, keepdim); }
-  mean(axis?: number | number[], keepdim = false): Tensor { return cmp.mean(this, axis, keepdim); }
-  max(axis?: number | number[], keepdim = false): Tensor { return red.reduce('max', this, axis, keepdim); }
-  min(axis?: number | number[], keepdim = false): Tensor { return red.reduce('min', this, axis, keepdim); }
-  /** Index of the first maximum along `axis` (i32; all elements flattened when omitted). */
-  argmax(axis?: number, keepdim = false): Tensor { return red.argmax(this, axis, keepdim); }
-  logsumexp(axis?: number | number[], keepdim = false): Tensor { return cmp.logsumexp(this, axis, keepdim); }
-  softmax(axis = -1): Tensor { return cmp.softmax(this, axis); }
-  logSoftmax(axis = -1): Tensor { return cmp.logSoftmax(this, axis); }
-
-  // ---- linear algebra ----
-  /** Matrix product with NumPy semantics (1-D operands, broadcast batch dimensions). */
-  matmul(o: Tensor): Tensor { return matmul(this, o); }
-
-  // ---- movement ----
-  reshape(shape: readonly number[]): Tensor { return mv.reshape(this, shape); }
-  permute(dims: readonly number[]): Tensor { return mv.permute(this, dims); }
-  transpose(a = -2, b = -1): Tensor { return mv.transpose(this, a, b); }
-  expand(shape: readonly number[]): Tensor { return mv.expand(this, shape); }
-  /** Elements `start..end-1` along `axis` (negative indices count from the end), as a view. */
-  slice(axis: number, start: number, end?: number): Tensor { return mv.slice(this, axis, start, end); }
-  indexSelect(axis: number, idx: Tensor): Tensor { return mv.indexSelect(this, axis, idx); }
-  gather(axis: number, idx: Tensor): Tensor { return mv.gather(this, axis, idx); }
-  contiguous(): Tensor { return mv.contiguous(this); }
-  cast(dtype: DType): Tensor { return mv.cast(this, dtype); }
-  /** A copy with its own storage. */
-  clone(): Tensor { return mv.copy(this); }
 
   toString(): string {
     return `Tensor(${fmtShape(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;

@@ -43,7 +43,7 @@ async function kdgpuStep(c: Case): Promise<number[]> {
   const teachers: CausalLM[] = c.teachers.map((t, i) => createModel(t, { seed: 2 + i }));
   const opt = new nn.AdamW([...student.parameters().values()], { lr: 3e-4, weightDecay: 0.1 });
   const acc = newAccumulators();
-  const loss = createLoss('forwardKL', { temperature: 2, reduction: 'batchmean' });
+  const loss = createLoss('forwardKL', { temperature: 2, reduction: 'none' });
   const run = () => trainStep({ model: student, optimizer: opt, micro: [batch()], kdRatio: 0.5, distill: { loss, teachers: { kind: 'models', models: teachers }, reduction: 'batchmean' }, clipGradNorm: 1, acc });
   run();
   await sync();

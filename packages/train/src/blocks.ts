@@ -30,6 +30,12 @@ export interface LoaderState {
 export interface Batch {
   /** Token ids `[B, T]`, row-major; also the labels (the model shifts). */
   ids: Int32Array;
+  /**
+   * Next-token labels `[B, T]` at the ids' positions, -100 where a position does not count (a
+   * prompt, padding). Absent: the ids shifted left with -100 last (`shiftLabels`), which is what
+   * the block loader produces.
+   */
+  labels?: Int32Array;
   /** `[B, T]`: B ≤ batchSize (only the last batch of an epoch can be short), T = blockSize. */
   shape: [number, number];
   /** Block indices of the B rows. */

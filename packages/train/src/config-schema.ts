@@ -13,6 +13,21 @@ import { presetNames } from '@kdgpu/models';
 import { CLEANER_NAMES } from './clean.ts';
 import type { ScheduleConfig } from './schedule.ts';
 
+/**
+ * How the KD term is reduced over one optimizer window (all its micro-batches together), so that
+ * splitting a window into micro-batches never changes the gradient:
+ * - `mean`: sum over the window's valid positions (label ≠ -100) / their number, the same footing
+ *   as the cross-entropy term (the default);
+ * - `sum`: the sum over the window's valid positions;
+ * - `batchmean`: that sum / the window's rows, as `KLDivLoss(reduction="batchmean")` on [B, T, V]
+ *   (Baby Llama, DistilLlama): about T times `mean` for rows of T positions, so with kdRatio 0.5
+ *   the KD term weighs about T times as much as CE and the objective is nearly pure distillation.
+ */
+export type KdReduction = 'mean' | 'sum' | 'batchmean';
+
+/** The KD reductions a config may name. */
+export const KD_REDUCTIONS: readonly KdReduction[] = ['mean', 'sum', 'batchmean'];
+
 /** The training config after validation, with defaults filled in. */
 export interface TrainConfig {
   /** Path or URL of the JSON Schema, for editors (`packages/train/config.schema.json`). */
@@ -79,8 +94,13 @@ export interface TrainConfig {
   distill?: {
     /** A loss name from @kdgpu/losses' registry. Default "forwardKL". */
     loss: string;
-    /** Options passed to the loss factory. Default {}. */
-    lossOptions: Record<string, unknown>;
+    /**
+     * Options passed to the loss factory. Default {}. `reduction` is how the KD term reduces over
+     * an optimizer window: `mean` (default: sum over the window's valid tokens / their number, on
+     * the same footing as CE), `sum`, or `batchmean` (/ rows, as Baby Llama's
+     * `KLDivLoss(reduction="batchmean")`, about blockSize times `mean`).
+     */
+    lossOptions: { reduction?: KdReduction } & Record<string, unknown>;
     /** Weight of the KD term: a number in [0, 1] or a schedule. Default 0.5. */
     kdRatio: number | ScheduleConfig;
     /** Softmax temperature τ. Default 1. */
@@ -231,7 +251,7 @@ export const trainConfigSchema: Json = {
     }),
     distill: doc('Distillation; absent = plain language-model training. Loss = (1 - kdRatio)·CE + kdRatio·KD.', obj({
       loss: doc(`A loss of @kdgpu/losses: ${lossNames().filter((n) => lossInfo(n).needsTeacher).map((n) => (lossInfo(n).crossVocabulary ? `${n} (across tokenizers)` : n)).join(', ')}.`, str({ default: 'forwardKL' })),
-      lossOptions: doc('Options of the loss (checked by the losses registry), e.g. {"reduction": "batchmean"} or {"alpha": 0.1}.', { type: 'object', default: {} }),
+      lossOptions: doc('Options of the loss (checked by the losses registry), e.g. {"alpha": 0.1}; "reduction" is how KD reduces over an optimizer window: mean (default, per valid token like CE), sum, or batchmean (per row, as Baby Llama; about blockSize times mean).', { type: 'object', properties: { reduction: { enum: [...KD_REDUCTIONS] } }, default: {} }),
       kdRatio: doc('Weight of the KD term in [0, 1], or a schedule of it.', { anyOf: [{ type: 'number', minimum: 0, maximum: 1 }, scheduleSchema(false)], default: 0.5 }),
       temperature: doc('Softmax temperature of both sides (the loss is scaled by T² as Hinton et al.).', { type: 'number', exclusiveMinimum: 0, default: 1 }),
       ensemble: doc('How several teachers combine: mean of logits (Baby Llama) or of probabilities.', { enum: ['logits', 'probs'], default: 'logits' }),

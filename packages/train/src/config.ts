@@ -8,7 +8,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { makeSchedule, type ScheduleConfig } from './schedule.ts';
 import { type TrainConfig, trainConfigSchema, type TrainingConfig } from './config-schema.ts';
 
-export { type DistillConfig, type TrainConfig, trainConfigSchema, type TrainingConfig } from './config-schema.ts';
+export { type DistillConfig, KD_REDUCTIONS, type KdReduction, type TrainConfig, trainConfigSchema, type TrainingConfig } from './config-schema.ts';
 
 type Json = Record<string, unknown>;
 

@@ -22,14 +22,19 @@ export {
 } from './trainer.ts';
 export {
   trainStep,
+  accumulateGradients,
   runTeachers,
   shiftLabels,
+  batchLabels,
+  countValid,
   newAccumulators,
   readSums,
   zeroSums,
   disposeAccumulators,
   RUNNING_SUMS,
   type StepInputs,
+  type WindowInputs,
+  type WindowLosses,
   type DistillPart,
   type TeacherSource,
   type RunningSums,
@@ -40,7 +45,7 @@ export { studentModelConfig, type TokenizerFacts } from './model-config.ts';
 export { checkVocabulary, type VocabSide } from './vocab.ts';
 
 // Configs and schedules.
-export { type TrainConfig, type TrainingConfig, type DistillConfig, trainConfigSchema } from './config-schema.ts';
+export { type TrainConfig, type TrainingConfig, type DistillConfig, type KdReduction, KD_REDUCTIONS, trainConfigSchema } from './config-schema.ts';
 export { validateConfig, checkConfig, trainingConfig, applyOverrides, formatAjvErrors, FORBIDDEN_KEYS, type ConfigCheck } from './config.ts';
 export {
   makeSchedule,

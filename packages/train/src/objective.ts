@@ -22,7 +22,7 @@ import { createLoss, lossInfo, type LossInfo } from '@kdgpu/losses';
 import type { CausalLM } from '@kdgpu/models';
 import type { Tokenizer } from '@kdgpu/tokenizer';
 import type { Batch } from './blocks.ts';
-import type { DistillConfig } from './config-schema.ts';
+import type { DistillConfig, KdReduction } from './config-schema.ts';
 import type { DistillPart } from './step.ts';
 import { checkVocabulary } from './vocab.ts';
 
@@ -109,7 +109,11 @@ export function buildObjective(o: ObjectiveOptions): DistillPart {
   const d = o.distill;
   const info = lossOf(d);
   const say = o.log ?? (() => {});
-  const reduction = ((d.lossOptions.reduction as string | undefined) ?? 'mean') as DistillPart['reduction'];
+  // The loss gives per-position values; the step reduces them over the optimizer window as
+  // `reduction` says (step.ts), so the gradient does not depend on how a window is split.
+  const { reduction: asked, ...lossOptions } = d.lossOptions as Record<string, unknown>;
+  const reduction = (asked ?? 'mean') as KdReduction; // the schema allows only KD_REDUCTIONS
+  const perPosition = { ...lossOptions, reduction: 'none' };
   if (!info.needsTeacher) throw new KdgpuError(`distill.loss: "${d.loss}" compares no teacher (it is the plain cross-entropy term); choose a distillation loss, e.g. forwardKL`);
   if (o.teachers.length === 0) throw new KdgpuError('distill: no teacher: give teachers (saved models) or offlineLogits');
   const studentName = o.student.name ?? 'the student';
@@ -144,7 +148,7 @@ export function buildObjective(o: ObjectiveOptions): DistillPart {
       return { ids, shape: [B, n] as [number, number] };
     };
     say(`distillation across tokenizers (${d.loss}): teacher vocabulary ${cfg.vocab_size}, student ${Vs}`);
-    const loss = bind(d, { ...configOptions(info, d, null), ...d.lossOptions });
+    const loss = bind(d, { ...configOptions(info, d, null), ...perPosition });
     return { loss, teachers: { kind: 'models', models: [t.model], retokenize }, reduction };
   }
 
@@ -155,7 +159,7 @@ export function buildObjective(o: ObjectiveOptions): DistillPart {
         throw new KdgpuError(`offline logits ${first.name} cover a vocabulary of ${first.vocabSize}, ${studentName} has ${Vs}: compute them again with \`kdgpu logits\` for this student's tokenizer`);
       }
       // The stored logits are already truncated and ensembled: the loss must not do it again.
-      const { topK: _k, topP: _p, ensemble: _e, teacherWeights: _w, ...rest } = { ...configOptions(info, d, null), ...d.lossOptions } as Record<string, unknown>;
+      const { topK: _k, topP: _p, ensemble: _e, teacherWeights: _w, ...rest } = { ...configOptions(info, d, null), ...perPosition } as Record<string, unknown>;
       return { loss: bind(d, rest), teachers: { kind: 'offline', logits: first.logits }, reduction };
     }
     case 'model': {
@@ -185,7 +189,7 @@ export function buildObjective(o: ObjectiveOptions): DistillPart {
         }
       }
       const weights = teachers.map((t) => t.weight ?? 1);
-      const loss = bind(d, { ...configOptions(info, d, weights), ...d.lossOptions });
+      const loss = bind(d, { ...configOptions(info, d, weights), ...perPosition });
       return { loss, teachers: { kind: 'models', models: teachers.map((t) => t.model) }, reduction, sharedVocab: shared };
     }
     default:

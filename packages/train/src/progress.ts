@@ -30,9 +30,9 @@ export interface ProgressOptions {
 export interface ProgressUpdate {
   /** Optimizer steps taken. */
   step: number;
-  /** The total loss. */
+  /** The objective (with distillation: (1 − kdRatio)·CE + kdRatio·KD). */
   loss?: number;
-  /** Its cross-entropy and distillation parts, shown beside it when distilling. */
+  /** With distillation: its two terms, shown beside the objective. */
   ce?: number;
   kd?: number;
   tokensPerSec?: number;
@@ -93,7 +93,8 @@ export function createProgress(opts: ProgressOptions): ProgressReporter {
   const fields = (u: ProgressUpdate): string[] => {
     const parts: string[] = [];
     const num = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
-    if (u.loss !== undefined) parts.push(`loss ${num(u.loss)}${u.ce !== undefined && u.kd !== undefined ? ` (ce ${num(u.ce)}, kd ${num(u.kd)})` : ''}`);
+    if (u.loss !== undefined) parts.push(`loss ${num(u.loss)}`);
+    if (u.ce !== undefined && u.kd !== undefined) parts.push(`ce ${num(u.ce)} kd ${num(u.kd)}`);
     if (u.lr !== undefined) parts.push(`lr ${u.lr.toExponential(2)}`);
     if (u.tokensPerSec !== undefined) parts.push(`${formatCount(u.tokensPerSec)} tok/s`);
     let eta = '?';

@@ -1,11 +1,13 @@
-import { cat, keep, nn, noGrad, type Tensor, tensor, tidy, where } from '@kdgpu/tensor';
+import { cat, KdgpuError, keep, nn, noGrad, type Tensor, tensor, tidy, where } from '@kdgpu/tensor';
 import type { BoundLoss } from '@kdgpu/losses';
 import type { CausalLM } from '@kdgpu/models';
 import type { Batch } from './blocks.ts';
+import type { KdReduction } from './config-schema.ts';
 
 /**
  * One optimizer step's worth of work, recorded on the GPU with no readback: forward and backward
- * of each micro-batch (token-weighted, so gradient accumulation equals one big batch), global-norm
+ * of each micro-batch (each term normalised over the whole window from label counts taken on the
+ * CPU, so gradient accumulation equals one big batch), global-norm
  * clipping, and the AdamW update, which the GPU itself skips when the gradients are not finite.
  * Running sums for the logs stay on the GPU until the trainer reads them at a log point.
  */
@@ -25,10 +27,15 @@ export type TeacherSource =
 
 /** The distillation part of the objective. */
 export interface DistillPart {
+  /**
+   * The KD loss with its options bound and `reduction: 'none'`: per-position losses [B, T] (or
+   * [B, n] with n ≤ T for a cross-tokenizer loss, which compares the first n positions only), 0
+   * where the label is -100. The step sums them and normalises over the window (`reduction`).
+   */
   loss: BoundLoss;
   teachers: TeacherSource;
-  /** How the KD loss reduces (decides its token weighting under accumulation). */
-  reduction: 'mean' | 'sum' | 'batchmean';
+  /** How the KD term reduces over the optimizer window. */
+  reduction: KdReduction;
   /**
    * Same tokenizer, different vocabulary rows (one model's embedding padded): the KD loss sees
    * only the first `sharedVocab` logits of both sides. Undefined: the sizes are equal.
@@ -102,46 +109,91 @@ export function shiftLabels(ids: Int32Array, B: number, T: number): Int32Array {
   return labels;
 }
 
-/** Inputs of `trainStep`. */
-export interface StepInputs {
+/** A batch's labels [B, T]: its own, or its ids shifted left with -100 last. */
+export function batchLabels(batch: Batch): Int32Array {
+  const [B, T] = batch.shape;
+  if (!batch.labels) return shiftLabels(batch.ids, B, T);
+  if (batch.labels.length !== B * T) throw new KdgpuError(`batch: labels hold ${batch.labels.length} values, the ids are [${B}, ${T}]`);
+  return batch.labels;
+}
+
+/** Labels other than `ignoreIndex` among the first `cols` positions of each of the B rows of [B, T] labels. */
+export function countValid(labels: Int32Array, B: number, T: number, cols: number = T, ignoreIndex = -100): number {
+  let n = 0;
+  for (let b = 0; b < B; b++) for (let t = 0; t < Math.min(cols, T); t++) if (labels[b * T + t] !== ignoreIndex) n++;
+  return n;
+}
+
+/** Inputs of {@link accumulateGradients}: one optimizer window. */
+export interface WindowInputs {
   model: CausalLM;
-  optimizer: nn.AdamW;
+  /** The window's micro-batches. */
   micro: Batch[];
   kdRatio: number;
   distill: DistillPart | null;
-  clipGradNorm: number;
   /** Dropout seed of micro-batch i is dropoutSeed + i (undefined: no dropout). */
   dropoutSeed?: number;
+}
+
+/** The window's objective and its two terms (scalars, detached), each already normalised over the window. */
+export interface WindowLosses {
+  total: Tensor;
+  ce: Tensor;
+  /** Null without distillation (or with kdRatio 0). */
+  kd: Tensor | null;
+}
+
+/** Inputs of `trainStep`. */
+export interface StepInputs extends WindowInputs {
+  optimizer: nn.AdamW;
+  clipGradNorm: number;
   acc: Accumulators;
 }
 
-/** Records one optimizer step on the GPU. */
-export function trainStep(s: StepInputs): void {
-  const params = [...s.model.parameters().values()];
-  // Token weights: each micro-batch's loss is scaled by its share of the window.
-  const validTokens = s.micro.map((b) => b.shape[0] * (b.shape[1] - 1));
-  const windowTokens = validTokens.reduce((a, b) => a + b, 0);
-  const windowRows = s.micro.reduce((a, b) => a + b.shape[0], 0);
-  const parts = tidy(() => {
+/**
+ * Forward and backward of every micro-batch of one optimizer window, adding into the parameters'
+ * gradients (1 − kdRatio)·CE + kdRatio·KD of the whole window: CE is the sum of the window's
+ * token losses over its number of valid labels, KD is reduced as `distill.reduction` says over the
+ * window. The counts come from the labels on the CPU (no readback), so the gradient is the same
+ * however the window is split, whatever positions are ignored.
+ */
+export function accumulateGradients(s: WindowInputs): WindowLosses {
+  const d = s.distill && s.kdRatio > 0 ? s.distill : null;
+  // Everything the normalisation needs, from the CPU side of the batches.
+  const plan = s.micro.map((batch) => {
+    const [B, T] = batch.shape;
+    const labels = batchLabels(batch);
+    const teacherIds = d && d.teachers.kind === 'models' && d.teachers.retokenize ? d.teachers.retokenize(batch) : null;
+    const kdCols = teacherIds ? Math.min(T, teacherIds.shape[1]) : T;
+    return { batch, labels, teacherIds, kdCols, ceCount: countValid(labels, B, T), kdCount: d ? countValid(labels, B, T, kdCols) : 0 };
+  });
+  const ceNorm = Math.max(1, plan.reduce((a, p) => a + p.ceCount, 0));
+  const kdNorm = !d ? 1 : windowNorm(d.reduction, plan.reduce((a, p) => a + p.kdCount, 0), plan.reduce((a, p) => a + p.batch.shape[0], 0));
+  return tidy(() => {
     let ceSum: Tensor | null = null;
     let kdSum: Tensor | null = null;
     let totalSum: Tensor | null = null;
-    s.micro.forEach((batch, i) => {
+    plan.forEach(({ batch, labels: labelArray, teacherIds, kdCols }, i) => {
       const [B, T] = batch.shape;
       const step = tidy(() => {
         const ids = tensor(batch.ids, { shape: [B, T], dtype: 'i32' });
-        const labels = tensor(shiftLabels(batch.ids, B, T), { shape: [B, T], dtype: 'i32' });
+        const labels = tensor(labelArray, { shape: [B, T], dtype: 'i32' });
         const logits = s.model.forward(ids, s.dropoutSeed === undefined ? {} : { dropoutSeed: s.dropoutSeed + i }); // [B, T, V]
         const V = logits.shape[2];
-        const ce = nn.crossEntropy(logits.reshape([B * T, V]), labels.reshape([B * T]), { reduction: 'sum' }).div(windowTokens);
+        const ce = nn.crossEntropy(logits.reshape([B * T, V]), labels.reshape([B * T]), { reduction: 'sum' }).div(ceNorm);
         let kd: Tensor | null = null;
-        if (s.distill && s.kdRatio > 0) {
-          const shared = s.distill.sharedVocab;
+        if (d) {
+          const shared = d.sharedVocab;
           const cut = (x: Tensor) => (shared !== undefined && x.shape[x.rank - 1] !== shared ? x.slice(-1, 0, shared) : x);
-          const teacher = runTeachers(s.distill.teachers, ids, batch);
-          const raw = s.distill.loss(cut(logits), Array.isArray(teacher) ? teacher.map(cut) : cut(teacher as Tensor), labels);
-          const w = s.distill.reduction === 'mean' ? validTokens[i] / windowTokens : s.distill.reduction === 'batchmean' ? B / windowRows : 1;
-          kd = raw.mul(w);
+          const teacher = runTeachers(d.teachers, ids, batch, teacherIds);
+          const perToken = d.loss(cut(logits), Array.isArray(teacher) ? teacher.map(cut) : cut(teacher as Tensor), labels); // [B, kdCols]
+          if (perToken.rank !== 2 || perToken.shape[0] !== B || perToken.shape[1] !== kdCols) {
+            throw new KdgpuError(
+              `distill.loss returned shape [${perToken.shape}] for a [${B}, ${T}] batch; it must give per-position losses [${B}, ${kdCols}]: ` +
+                'bind it with reduction "none" (the step reduces over the optimizer window as DistillPart.reduction says)',
+            );
+          }
+          kd = perToken.sum().div(kdNorm);
         }
         const total = kd ? (s.kdRatio >= 1 ? kd : ce.mul(1 - s.kdRatio).add(kd.mul(s.kdRatio))) : ce;
         total.backward();
@@ -151,9 +203,32 @@ export function trainStep(s: StepInputs): void {
       kdSum = step.kd ? add(kdSum, step.kd) : kdSum;
       totalSum = add(totalSum, step.total);
     });
+    return { ce: ceSum!, kd: kdSum, total: totalSum! };
+  });
+}
+
+/** The divisor of the window's KD sum. */
+function windowNorm(reduction: KdReduction, validPositions: number, rows: number): number {
+  switch (reduction) {
+    case 'mean':
+      return Math.max(1, validPositions); // no valid position: the sum is 0, and so is the term
+    case 'sum':
+      return 1;
+    case 'batchmean':
+      return Math.max(1, rows);
+    default:
+      return reduction satisfies never;
+  }
+}
+
+/** Records one optimizer step on the GPU. */
+export function trainStep(s: StepInputs): void {
+  const params = [...s.model.parameters().values()];
+  const parts = tidy(() => {
+    const w = accumulateGradients(s);
     const { norm, scale, finite } = nn.clipGradNorm(params, s.clipGradNorm > 0 ? s.clipGradNorm : Infinity);
     s.optimizer.update({ gradScale: scale });
-    return { ce: ceSum!, kd: kdSum, total: totalSum!, norm, finite };
+    return { ...w, norm, finite };
   });
   s.optimizer.zeroGrad();
   // Fold this step into the running sums, all on the GPU: a skipped (non-finite) step adds to the
@@ -193,11 +268,13 @@ function add(acc: Tensor | null, x: Tensor): Tensor {
  * Runs the teachers (or reads their stored logits) for one micro-batch: logits [B, T, V], or a
  * list of them for an ensemble, without gradients. (The teacher-side processing of those logits,
  * ensembling, truncation and temperature, is `teacherLogits` in `@kdgpu/losses`, inside the loss.)
+ * `teacherIds`: the batch in the teacher's own tokens (cross-tokenizer sources), already computed.
  */
-export function runTeachers(src: TeacherSource, ids: Tensor, batch: Batch): Tensor | Tensor[] {
+export function runTeachers(src: TeacherSource, ids: Tensor, batch: Batch, teacherIds: { ids: Int32Array; shape: [number, number] } | null = null): Tensor | Tensor[] {
   return noGrad(() => {
     if (src.kind === 'offline') return src.logits(batch);
-    const input = src.retokenize ? tidy(() => { const r = src.retokenize!(batch); return tensor(r.ids, { shape: r.shape, dtype: 'i32' }); }) : ids;
+    const r = teacherIds ?? src.retokenize?.(batch) ?? null;
+    const input = r ? tidy(() => tensor(r.ids, { shape: r.shape, dtype: 'i32' })) : ids;
     return src.models.length === 1 ? src.models[0].forward(input) : src.models.map((m) => m.forward(input));
   });
 }

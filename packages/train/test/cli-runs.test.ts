@@ -156,7 +156,7 @@ test('plain progress follows logEvery and shows CE and KD when distilling; keepC
   // The friction: without a terminal, lines came only at steps divisible by 10 whatever logEvery was.
   const lines = r.stdout.split('\n').filter((l) => /^student step \d+\/6/.test(l));
   assert.deepEqual(lines.map((l) => l.split(' | ')[0]), ['student step 3/6', 'student step 6/6']);
-  assert.match(lines[0]!, /loss \d+\.\d+ \(ce \d+\.\d+, kd \d+\.\d+\)/);
+  assert.match(lines[0]!, /loss \d+\.\d+ \| ce \d+\.\d+ kd \d+\.\d+/);
   const ckpt = join(runDir('student'), 'checkpoints');
   const steps = readdirSync(ckpt).filter((n) => /^step-/.test(n)).sort();
   const pointed = ['latest', 'best'].map((p) => JSON.parse(readFileSync(join(ckpt, `${p}.json`), 'utf8')).dir as string);

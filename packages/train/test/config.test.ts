@@ -72,6 +72,15 @@ test('anyOf fields report the alternative that matches the value', () => {
   assert.equal(checkConfig({ ...babyLlama, distill: { kdRatio: { type: 'wsd', peak: 0.9, warmupFraction: 0.1, decayFraction: 0.01 } } }).ok, true);
 });
 
+test('distill.lossOptions.reduction: mean (the default), sum or batchmean; anything else is named', () => {
+  const c = validateConfig({ ...babyLlama, distill: { ...babyLlama.distill, lossOptions: { reduction: 'batchmean' } } });
+  assert.equal(c.distill!.lossOptions.reduction, 'batchmean');
+  assert.equal(validateConfig(babyLlama).distill!.lossOptions.reduction, undefined); // the trainer's default: mean
+  const bad = checkConfig({ ...babyLlama, distill: { ...babyLlama.distill, lossOptions: { reduction: 'none' } } });
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.errors, ['distill.lossOptions.reduction: must be one of "mean", "sum", "batchmean"']);
+});
+
 test('cross-field rules', () => {
   const errors = checkConfig({
     ...babyLlama,

@@ -64,6 +64,13 @@ test('progress without a terminal: a plain line every N steps, no control codes'
   assert.equal(lines[4], 'step 98/100 | loss 3.0200 | 41.0k tok/s | eta 1s');
 });
 
+test('progress with distillation shows the objective and its CE and KD terms', () => {
+  let out = '';
+  const p = createProgress({ total: 10, write: (s) => (out += s), isTTY: false, everySteps: 10, now: () => 0 });
+  p.update({ step: 10, loss: 3.25, ce: 4, kd: 2.5 });
+  assert.equal(out, 'step 10/10 | loss 3.2500 | ce 4.0000 kd 2.5000 | eta ?\n');
+});
+
 test('progress on a terminal: one line redrawn in place, fitted to the width', () => {
   let t = 0;
   let out = '';
@@ -116,7 +123,7 @@ test('progress: plain lines follow the log interval, the ETA leaves out evaluati
   p.done();
   const lines = out.trimEnd().split('\n');
   assert.deepEqual(lines.map((l) => l.split(' | ')[0]), ['step 3/10', 'step 6/10', 'step 9/10', 'step 10/10']);
-  assert.match(lines[0]!, /loss 3\.0000 \(ce 2\.5000, kd 3\.5000\)/);
+  assert.match(lines[0]!, /loss 3\.0000 \| ce 2\.5000 kd 3\.5000/);
   // At step 6: 3 s of training over 3 steps -> 1 s/step, 4 left -> 4 s (not (3 + 20) / 3 * 4 = 31 s).
   assert.match(lines[1]!, /eta 4s$/);
 });

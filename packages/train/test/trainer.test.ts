@@ -10,7 +10,7 @@ import { init, noGrad, tensor } from '@kdgpu/tensor';
 import { createLoss, lossInfo, lossNames, lossOptionKeys, type LossName } from '@kdgpu/losses';
 import { type CausalLM, createModel, tinyLlama } from '@kdgpu/models';
 import { trainBpe } from '@kdgpu/tokenizer';
-import { train, trainingConfig, type TrainingConfig, type TokenArray } from '../src/index.ts';
+import { buildObjective, train, trainingConfig, type TrainingConfig, type TokenArray } from '../src/index.ts';
 
 // Under Deno, dawn.node's readback after a long queue of work (the teacher's 150 steps) stalls
 // for minutes (the tokio thread spins while the map promise waits); the same tests pass under
@@ -85,12 +85,11 @@ for (const name of lossNames().filter((n) => n !== 'crossEntropy' && !lossInfo(n
     const { train: tr, dev, vocab } = await corpus();
     const t = await trainedTeacher();
     const student = createModel(tinyLlama({ vocab_size: vocab, max_position_embeddings: 64 }), { seed: 3 });
-    const keys = new Set(lossOptionKeys(name as LossName));
-    const c = config({ train: { maxSteps: 4, logEvery: 2, evalEvery: 0 }, distill: { loss: name, kdRatio: 0.5 } });
-    const opts = keys.has('temperature') ? { temperature: 2 } : {};
+    const c = config({ train: { maxSteps: 4, logEvery: 2, evalEvery: 0 }, distill: { loss: name, kdRatio: 0.5, temperature: 2 } });
     const s = await train({
       model: student, data: { train: tr, eval: dev.subarray(0, 32 * 8 + 1) }, config: c,
-      distill: { loss: createLoss(name, opts), teachers: { kind: 'models', models: [t] }, reduction: 'mean' },
+      // The objective as the CLI builds it (options from the config, checked by the registry).
+      distill: buildObjective({ distill: c.distill!, student: { vocabSize: vocab }, teachers: [{ kind: 'model', model: t, name: 'teacher' }] }),
     });
     assert.equal(s.steps, 4);
     for (const l of s.logged) assert.ok(Number.isFinite(l.loss) && Number.isFinite(l.kd), `${name}: ${JSON.stringify(l)}`);
@@ -143,8 +142,8 @@ test('offline teacher logits (top-k) equal online distillation with the same tru
     m.dispose();
     return s.logged;
   };
-  const online = await run({ loss: createLoss('forwardKL', { topK: 8 }), teachers: { kind: 'models', models: [t] }, reduction: 'mean' });
-  const offline = await run({ loss: createLoss('forwardKL', {}), teachers: { kind: 'offline', logits: await offlineTeacher(path, vocab, stream) }, reduction: 'mean' });
+  const online = await run({ loss: createLoss('forwardKL', { topK: 8, reduction: 'none' }), teachers: { kind: 'models', models: [t] }, reduction: 'mean' });
+  const offline = await run({ loss: createLoss('forwardKL', { reduction: 'none' }), teachers: { kind: 'offline', logits: await offlineTeacher(path, vocab, stream) }, reduction: 'mean' });
   assert.equal(online.length, 3);
   online.forEach((o, i) => assert.ok(Math.abs(o.kd - offline[i].kd) <= 1e-5 * (1 + Math.abs(o.kd)), `step ${o.step}: online ${o.kd} vs offline ${offline[i].kd}`));
   noGrad(() => 0);

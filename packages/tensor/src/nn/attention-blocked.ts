@@ -1,4 +1,4 @@
-import type { Kernel } from '../engine.ts';
+import { defineKernel } from '../kernel.ts';
 
 /**
  * Flash-style causal attention kernels for head dims that are multiples of 4, written for how
@@ -22,22 +22,39 @@ import type { Kernel } from '../engine.ts';
  *
  * The backward recomputes the probabilities from the saved log-sum-exp: one pass per query row for
  * dQ (and D_i = dO_i . O_i), one per key row for dK and dV, so no atomics and a deterministic
- * result. Parameter block: [B, H, Hkv, T, S, scale bits, D / 4]; a query t
- * sits at position t + S - T.
+ * result. Parameters: `ATTN_PARAMS`; a query t sits at position t + S - T.
  */
 
 const range = (n: number) => [...Array(n).keys()];
 
-const BIND = (names: Array<[string, string, boolean]>) =>
-  names.map(([n, t, rw], i) => `@group(0) @binding(${i}) var<storage, ${rw ? 'read_write' : 'read'}> ${n}: array<${t}>;`).join('\n') +
-  `\n@group(0) @binding(${names.length}) var<storage, read> P: array<u32>;\n`;
+/**
+ * The parameters of every attention kernel (these and the per-row ones of `attention.ts`): batch
+ * B, query heads H, key/value heads Hkv, queries T, keys S, the score scale, and nd4 = D / 4 (the
+ * blocked kernels' loop bound).
+ */
+export const ATTN_PARAMS = { B: 'u32', H: 'u32', Hkv: 'u32', T: 'u32', S: 'u32', scale: 'f32', nd4: 'u32' } as const;
+
+/** Row vectors as f32 (the per-row kernels) or vec4f (the blocked ones). */
+type Elem = 'f32' | 'vec4f';
+
+/** The forward's interface: q, k, v in; the output and each row's log-sum-exp out. */
+export const attnForward = (key: string, t: Elem, body: () => string) =>
+  defineKernel({ key, inputs: { Q: t, K: t, V: t }, outputs: { O: t, L: 'f32' }, params: ATTN_PARAMS, body });
+
+/** dQ and D_i = dO_i . O_i (DR, saved for the dK/dV pass). */
+export const attnBackwardQ = (key: string, t: Elem, body: () => string) =>
+  defineKernel({ key, inputs: { Q: t, K: t, V: t, O: t, G: t, L: 'f32' }, outputs: { DQ: t, DR: 'f32' }, params: ATTN_PARAMS, body });
+
+/** dK and dV. */
+export const attnBackwardKV = (key: string, t: Elem, body: () => string) =>
+  defineKernel({ key, inputs: { Q: t, K: t, V: t, G: t, L: 'f32', DR: 'f32' }, outputs: { DK: t, DV: t }, params: ATTN_PARAMS, body });
 
 const HEAD = (WG: number) => `@compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let B = P[0]; let H = P[1]; let Hkv = P[2]; let T = P[3]; let S = P[4];
-  let scale = bitcast<f32>(P[5]);
+  let B = params.B; let H = params.H; let Hkv = params.Hkv; let T = params.T; let S = params.S;
+  let scale = params.scale;
   let off = S - T;
-  let nd4 = P[6];`;
+  let nd4 = params.nd4;`;
 
 
 /**
@@ -54,17 +71,12 @@ ${range(RQ).map((r) => `  let t${r} = wid.x * ${WG * RQ}u + ${r * WG}u + lid.x;
   let last${r} = min(t${r}, T - 1u) + off;`).join('\n')}`;
 }
 
-export function blockedForward(D: number, WG: number, BK = 2, RQ = 4): Kernel {
+export function blockedForward(D: number, WG: number, BK = 2, RQ = 4) {
   const D4 = D / 4;
   const K = range(BK);
   const Q = range(RQ);
   const rows = WG * RQ;
-  return {
-    key: `attn_fwd_blocked:${D}:${WG}:${BK}:${RQ}`,
-    nIn: 3,
-    nOut: 2,
-    code: () => `${BIND([['Q', 'vec4f', false], ['K', 'vec4f', false], ['V', 'vec4f', false], ['O', 'vec4f', true], ['L', 'f32', true]])}
-${HEAD(WG)}
+  return attnForward(`attn_fwd_blocked:${D}:${WG}:${BK}:${RQ}`, 'vec4f', () => `${HEAD(WG)}
 ${queryRows(D4, RQ, WG)}
 ${Q.map((r) => `  var m${r} = -1e30;
   var l${r} = 0.0;
@@ -96,21 +108,15 @@ ${Q.map((r) => `  if (t${r} < T) {
     for (var i = 0u; i < nd4; i++) { O[row${r} * ${D4}u + i] = a${r}[i] / l${r}; }
     L[row${r}] = m${r} + log(l${r});
   }`).join('\n')}
-}`,
-  };
+}`);
 }
 
 /** dQ and D_i = dO_i . O_i per query row; RQ rows per lane share each loaded key and value. */
-export function blockedBackwardQ(D: number, WG: number, RQ = 4): Kernel {
+export function blockedBackwardQ(D: number, WG: number, RQ = 4) {
   const D4 = D / 4;
   const Q = range(RQ);
   const rows = WG * RQ;
-  return {
-    key: `attn_bwd_q_blocked:${D}:${WG}:${RQ}`,
-    nIn: 6,
-    nOut: 2,
-    code: () => `${BIND([['Q', 'vec4f', false], ['K', 'vec4f', false], ['V', 'vec4f', false], ['O', 'vec4f', false], ['G', 'vec4f', false], ['L', 'f32', false], ['DQ', 'vec4f', true], ['DR', 'f32', true]])}
-${HEAD(WG)}
+  return attnBackwardQ(`attn_bwd_q_blocked:${D}:${WG}:${RQ}`, 'vec4f', () => `${HEAD(WG)}
 ${queryRows(D4, RQ, WG)}
 ${Q.map((r) => `  let lse${r} = L[row${r}];
   var q${r}: array<vec4f, ${D4}>;
@@ -138,24 +144,18 @@ ${Q.map((r) => `  if (t${r} < T) {
     for (var i = 0u; i < nd4; i++) { DQ[row${r} * ${D4}u + i] = dq${r}[i] * scale; }
     DR[row${r}] = di${r};
   }`).join('\n')}
-}`,
-  };
+}`);
 }
 
 /**
  * dK and dV per key row, over the query heads of its group and the queries that see it; RK key
  * rows per lane share each loaded query and output gradient.
  */
-export function blockedBackwardKV(D: number, WG: number, RK = 4): Kernel {
+export function blockedBackwardKV(D: number, WG: number, RK = 4) {
   const D4 = D / 4;
   const J = range(RK);
   const keys = WG * RK;
-  return {
-    key: `attn_bwd_kv_blocked:${D}:${WG}:${RK}`,
-    nIn: 6,
-    nOut: 2,
-    code: () => `${BIND([['Q', 'vec4f', false], ['K', 'vec4f', false], ['V', 'vec4f', false], ['G', 'vec4f', false], ['L', 'f32', false], ['DR', 'f32', false], ['DK', 'vec4f', true], ['DV', 'vec4f', true]])}
-${HEAD(WG)}
+  return attnBackwardKV(`attn_bwd_kv_blocked:${D}:${WG}:${RK}`, 'vec4f', () => `${HEAD(WG)}
   let bk = wid.y;
   let hk = bk % Hkv;
   let b = bk / Hkv;
@@ -194,6 +194,5 @@ ${J.map((c) => `        dv${c}[i] += p${c} * gv; dk${c}[i] += ds${c} * qv;`).joi
 ${J.map((c) => `  if (j${c} < S) {
     for (var i = 0u; i < nd4; i++) { DK[krow${c} * ${D4}u + i] = dk${c}[i] * scale; DV[krow${c} * ${D4}u + i] = dv${c}[i]; }
   }`).join('\n')}
-}`,
-  };
+}`);
 }

@@ -1,11 +1,12 @@
 import { record } from '../autograd.ts';
-import { dispatch, f32bits, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { dispatch, grid, LINEAR_ID } from '../engine.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { isCpuAdapter } from '../device.ts';
 import { dense, dropCopy, empty, WG } from './util.ts';
-import { blockedBackwardKV, blockedBackwardQ, blockedForward } from './attention-blocked.ts';
+import { attnBackwardKV, attnBackwardQ, attnForward, blockedBackwardKV, blockedBackwardQ, blockedForward } from './attention-blocked.ts';
 import { attentionBackwardBlocks } from './attention-backward.ts';
+import { attentionComposed } from './composed.ts';
 
 /** Which backward `causalAttention` records (see `setAttentionBackward`). */
 export type AttentionBackward = 'auto' | 'kernels' | 'blocks';
@@ -37,21 +38,13 @@ export function setAttentionBackward(mode: AttentionBackward, maxScores = 1 << 2
  * which is what runs.
  */
 
-const BIND = (names: Array<[string, string, boolean]>) =>
-  names.map(([n, t, rw], i) => `@group(0) @binding(${i}) var<storage, ${rw ? 'read_write' : 'read'}> ${n}: array<${t}>;`).join('\n') +
-  `\n@group(0) @binding(${names.length}) var<storage, read> P: array<u32>;\n`;
-
-// P: [B, H, Hkv, T, S, scale bits, D / 4 (the blocked kernels' loop bound)]
-const COMMON = `  let B = P[0]; let H = P[1]; let Hkv = P[2]; let T = P[3]; let S = P[4];
-  let scale = bitcast<f32>(P[5]);
+// Parameters: ATTN_PARAMS (nd4 is for the blocked kernels).
+const COMMON = `  let B = params.B; let H = params.H; let Hkv = params.Hkv; let T = params.T; let S = params.S;
+  let scale = params.scale;
   let off = S - T;`;
 
-const fwd = (D: number): Kernel => ({
-  key: `attn_fwd:${D}`,
-  nIn: 3,
-  nOut: 2,
-  code: () => `${BIND([['Q', 'f32', false], ['K', 'f32', false], ['V', 'f32', false], ['O', 'f32', true], ['L', 'f32', true]])}
-@compute @workgroup_size(${WG})
+const fwd = (D: number) =>
+  attnForward(`attn_fwd:${D}`, 'f32', () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = ${LINEAR_ID(WG)};
 ${COMMON}
@@ -82,16 +75,11 @@ ${COMMON}
   }
   for (var d = 0u; d < ${D}u; d++) { O[row * ${D}u + d] = acc[d] / l; }
   L[row] = m + log(l);
-}`,
-});
+}`);
 
 // dQ and the per-row D_i = dO_i . O_i (saved for the dK/dV pass).
-const bwdQ = (D: number): Kernel => ({
-  key: `attn_bwd_q:${D}`,
-  nIn: 6,
-  nOut: 2,
-  code: () => `${BIND([['Q', 'f32', false], ['K', 'f32', false], ['V', 'f32', false], ['O', 'f32', false], ['G', 'f32', false], ['L', 'f32', false], ['DQ', 'f32', true], ['DR', 'f32', true]])}
-@compute @workgroup_size(${WG})
+const bwdQ = (D: number) =>
+  attnBackwardQ(`attn_bwd_q:${D}`, 'f32', () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let row = ${LINEAR_ID(WG)};
 ${COMMON}
@@ -124,16 +112,11 @@ ${COMMON}
   }
   for (var d = 0u; d < ${D}u; d++) { DQ[row * ${D}u + d] = dq[d] * scale; }
   DR[row] = di;
-}`,
-});
+}`);
 
 // dK and dV: one invocation per key row, over the query heads of its group and the queries that see it.
-const bwdKV = (D: number): Kernel => ({
-  key: `attn_bwd_kv:${D}`,
-  nIn: 6,
-  nOut: 2,
-  code: () => `${BIND([['Q', 'f32', false], ['K', 'f32', false], ['V', 'f32', false], ['G', 'f32', false], ['L', 'f32', false], ['DR', 'f32', false], ['DK', 'f32', true], ['DV', 'f32', true]])}
-@compute @workgroup_size(${WG})
+const bwdKV = (D: number) =>
+  attnBackwardKV(`attn_bwd_kv:${D}`, 'f32', () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let krow = ${LINEAR_ID(WG)};
 ${COMMON}
@@ -178,14 +161,38 @@ ${COMMON}
     DK[krow * ${D}u + d] = dk[d] * scale;
     DV[krow * ${D}u + d] = dv[d];
   }
-}`,
-});
+}`);
+
+/** The three kernels for head dim D, declared once per variant. */
+const kernelSets = new Map<string, { fwd: ReturnType<typeof fwd>; q: ReturnType<typeof bwdQ>; kv: ReturnType<typeof bwdKV> }>();
+function kernelSet(D: number, blocked: boolean, bw: number, per: number) {
+  const key = `${D}:${blocked}:${bw}:${per}`;
+  let set = kernelSets.get(key);
+  if (!set) {
+    set = blocked
+      ? { fwd: blockedForward(D, bw, 4, per), q: blockedBackwardQ(D, bw, per), kv: blockedBackwardKV(D, bw, per) }
+      : { fwd: fwd(D), q: bwdQ(D), kv: bwdKV(D) };
+    kernelSets.set(key, set);
+  }
+  return set;
+}
+
+/** Options of `causalAttention`. */
+export interface AttentionOptions {
+  /** Multiplies the scores; default 1 / sqrt(D). */
+  scale?: number;
+  /** Dropout on the attention probabilities (training): takes the composed path, which the fused kernels do not replace. */
+  dropout?: { p: number; seed: number };
+}
 
 /**
- * Causal attention. q [B, H, T, D], k and v [B, Hkv, S, D] with H % Hkv == 0 and S >= T;
- * `scale` defaults to 1/sqrt(D). Returns [B, H, T, D].
+ * Causal self-attention, the one implementation the models and the benchmarks use. q [B, H, T, D]
+ * (the T newest positions), k and v [B, Hkv, S, D] with H % Hkv == 0 (grouped-query attention:
+ * query head h reads key/value head floor(h / (H / Hkv))) and S >= T (cached positions first:
+ * query t sees keys 0..t + S - T). Returns [B, H, T, D]. Fused kernels (see above); with
+ * attention dropout, `attentionComposed`.
  */
-export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tensor {
+export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
     throw new KdgpuError(`causalAttention: q, k, v must be [B, H, T, D], got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`);
   }
@@ -196,9 +203,10 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number)
       `causalAttention: q ${fmtShape(q.shape)} needs k and v [${B}, Hkv, S, ${D}] with H divisible by Hkv and S >= T; got k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`,
     );
   }
+  const sc = opts.scale ?? 1 / Math.sqrt(D);
+  if (opts.dropout && opts.dropout.p !== 0) return attentionComposed(q, k, v, sc, opts.dropout);
   if (D > 256) throw new KdgpuError(`causalAttention: head dimension ${D} > 256 is not supported`);
-  const sc = scale ?? 1 / Math.sqrt(D);
-  const params = [B, H, Hkv, T, S, f32bits(sc), D / 4];
+  const params = { B, H, Hkv, T, S, scale: sc, nd4: D / 4 };
   const qd = dense('causalAttention', q);
   const kd2 = dense('causalAttention', k);
   const vd = dense('causalAttention', v);
@@ -209,25 +217,20 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, scale?: number)
   const bw = isCpuAdapter() ? 8 : 32;
   const per = 4;
   const blocked = D % 4 === 0 && B * H <= 65535 && Math.ceil(T / (bw * per)) <= 65535 && Math.ceil(S / (bw * per)) <= 65535;
-  const kernels = blocked
-    ? {
-        fwd: blockedForward(D, bw, 4, per),
-        q: blockedBackwardQ(D, bw, per),
-        kv: blockedBackwardKV(D, bw, per),
-        gq: [Math.ceil(T / (bw * per)), B * H, 1] as const,
-        gkv: [Math.ceil(S / (bw * per)), B * Hkv, 1] as const,
-      }
-    : { fwd: fwd(D), q: bwdQ(D), kv: bwdKV(D), gq: grid(B * H * T, WG), gkv: grid(B * Hkv * S, WG) };
-  dispatch(kernels.fwd, [qd.storage.buf, kd2.storage.buf, vd.storage.buf], [o.storage.buf, lse.storage.buf], params, kernels.gq);
+  const kernels = kernelSet(D, blocked, bw, per);
+  const gq = blocked ? ([Math.ceil(T / (bw * per)), B * H, 1] as const) : grid(B * H * T, WG);
+  const gkv = blocked ? ([Math.ceil(S / (bw * per)), B * Hkv, 1] as const) : grid(B * Hkv * S, WG);
+  dispatch(kernels.fwd, { Q: qd.storage.buf, K: kd2.storage.buf, V: vd.storage.buf, O: o.storage.buf, L: lse.storage.buf }, params, gq);
   const out = record(o, 'causalAttention', [q, k, v], [qd, kd2, vd, o, lse], (g, [qs, ks, vs, os, ls]) => {
     const gc = g.contiguous();
     if (backwardMode === 'blocks' || (backwardMode === 'auto' && isCpuAdapter())) return attentionBackwardBlocks(gc, qs, ks, vs, os, ls, sc, blockScores);
     const dq = empty(q.shape);
     const dr = empty([B, H, T]);
-    dispatch(kernels.q, [qs.storage.buf, ks.storage.buf, vs.storage.buf, os.storage.buf, gc.storage.buf, ls.storage.buf], [dq.storage.buf, dr.storage.buf], params, kernels.gq);
+    const [Q, K, V, O, G, L] = [qs, ks, vs, os, gc, ls].map((t) => t.storage.buf);
+    dispatch(kernels.q, { Q, K, V, O, G, L, DQ: dq.storage.buf, DR: dr.storage.buf }, params, gq);
     const dk = empty(k.shape);
     const dv = empty(k.shape);
-    dispatch(kernels.kv, [qs.storage.buf, ks.storage.buf, vs.storage.buf, gc.storage.buf, ls.storage.buf, dr.storage.buf], [dk.storage.buf, dv.storage.buf], params, kernels.gkv);
+    dispatch(kernels.kv, { Q, K, V, G, L, DR: dr.storage.buf, DK: dk.storage.buf, DV: dv.storage.buf }, params, gkv);
     return [dq, dk, dv];
   });
   dropCopy(qd, q);

@@ -2,6 +2,7 @@ import type { Tensor } from '../tensor.ts';
 import { where } from '../ops/elementwise.ts';
 import { arange } from '../creation.ts';
 import { cat } from '../ops/movement.ts';
+import { dropout as dropoutOp } from './dropout.ts';
 
 /**
  * The transformer ops written with primitives only. They are the reference every fused kernel in
@@ -51,25 +52,31 @@ export function rotaryComposed(x: Tensor, cos: Tensor, sin: Tensor, offset: numb
 }
 
 /**
- * Causal self-attention softmax(QK^T * scale + mask) V, composed. q [B, H, T, D], k/v
- * [B, Hkv, S, D] with H a multiple of Hkv (grouped-query attention: each group of H/Hkv query
- * heads shares one key/value head). Query t attends to keys 0..t+offset where offset = S - T
- * (KV-cache decoding).
+ * Causal self-attention softmax(Q K^T * scale + mask) V, composed: the reference the fused
+ * kernels are tested against, and what `causalAttention` runs when it must drop out attention
+ * probabilities (with `dropout`, applied to the probabilities as torch's attn_dropout).
+ *
+ * q [B, H, T, D] (the T newest positions), k and v [B, Hkv, S, D] with S >= T (cached positions
+ * first) and H a multiple of Hkv: query head h reads key/value head floor(h / (H / Hkv)), as
+ * transformers' repeat_kv. Query t attends to keys 0..t + S - T. The query heads of a group are
+ * folded into the rows of one product with their key/value head, so keys and values are never
+ * copied per head. Returns [B, H, T, D].
  */
-export function attentionComposed(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
+export function attentionComposed(q: Tensor, k: Tensor, v: Tensor, scale: number, dropout?: { p: number; seed: number }): Tensor {
   const [B, H, T, D] = q.shape;
-  const Hkv = k.shape[1];
-  const S = k.shape[2];
+  const [, Hkv, S] = k.shape;
   const rep = H / Hkv;
-  const expandKv = (t: Tensor) => (rep === 1 ? t : t.reshape([B, Hkv, 1, S, D]).expand([B, Hkv, rep, S, D]).reshape([B, H, S, D]));
-  const kk = expandKv(k);
-  const vv = expandKv(v);
-  const offset = S - T;
-  const i = arange(T).reshape([T, 1]).add(offset);
-  const j = arange(S).reshape([1, S]);
-  const s = q.matmul(kk.transpose(-2, -1)).mul(scale);
-  const masked = where(j.gt(i), -Infinity, s);
-  return masked.softmax(-1).matmul(vv);
+  const qg = q.mul(scale).reshape([B, Hkv, rep * T, D]); // [B, Hkv, rep*T, D]
+  let s = qg.matmul(k.transpose(-2, -1)).reshape([B, Hkv, rep, T, S]); // [B, Hkv, rep, T, S]
+  // A single new query may attend to every key: no mask needed.
+  if (T > 1) {
+    const i = arange(T).reshape([T, 1]).add(S - T); // [T, 1]: the last key each query sees
+    const j = arange(S).reshape([1, S]); // [1, S]
+    s = where(j.gt(i), -Infinity, s);
+  }
+  let p = s.softmax(-1);
+  if (dropout) p = dropoutOp(p, dropout.p, dropout.seed);
+  return p.reshape([B, Hkv, rep * T, S]).matmul(v).reshape([B, H, T, D]); // [B, H, T, D]
 }
 
 /** Mean cross-entropy of logits [N, V] against labels [N] (i32), skipping `ignoreIndex`. */

@@ -1,5 +1,6 @@
 import { record } from '../autograd.ts';
-import { dispatch, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { dispatch, grid, LINEAR_ID } from '../engine.ts';
+import { defineKernel } from '../kernel.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import { noGrad } from '../autograd.ts';
 import type { Tensor } from '../tensor.ts';
@@ -15,22 +16,19 @@ import { dense, dropCopy, empty, WG } from './util.ts';
 
 const RED = 64;
 
-// P: [N, V, ignoreIndex (i32 bits)]. Outputs: per-row loss (0 where ignored), per-row lse.
-const FWD: Kernel = {
+// N rows of V logits X and labels Y. Outputs: per-row loss (0 where ignored), per-row lse.
+const PARAMS = { N: 'u32', V: 'u32', ignoreIndex: 'i32' } as const;
+const FWD = defineKernel({
   key: 'ce_fwd',
-  nIn: 2,
-  nOut: 2,
-  code: () => `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> Y: array<i32>;
-@group(0) @binding(2) var<storage, read_write> LOSS: array<f32>;
-@group(0) @binding(3) var<storage, read_write> LSE: array<f32>;
-@group(0) @binding(4) var<storage, read> P: array<u32>;
-var<workgroup> red: array<f32, ${RED}>;
+  inputs: { X: 'f32', Y: 'i32' },
+  outputs: { LOSS: 'f32', LSE: 'f32' },
+  params: PARAMS,
+  body: () => `var<workgroup> red: array<f32, ${RED}>;
 @compute @workgroup_size(${RED})
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = wid.x + wid.y * nwg.x;
-  let V = P[1];
-  let valid = r < P[0];
+  let V = params.V;
+  let valid = r < params.N;
   let base = r * V;
   var m = bitsToF32(0xff800000u);
   if (valid) { for (var j = lid.x; j < V; j += ${RED}u) { m = max(m, X[base + j]); } }
@@ -56,34 +54,29 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
     let lse = shift + log(red[0]);
     LSE[r] = lse;
     let y = Y[r];
-    if (y == bitcast<i32>(P[2]) || y < 0 || u32(y) >= V) { LOSS[r] = 0.0; } else { LOSS[r] = lse - X[base + u32(y)]; }
+    if (y == params.ignoreIndex || y < 0 || u32(y) >= V) { LOSS[r] = 0.0; } else { LOSS[r] = lse - X[base + u32(y)]; }
   }
 }`,
-};
+});
 
 // d logits[r, j] = (exp(x - lse) - [j == y]) * scale[0] for valid rows, 0 otherwise.
-const BWD: Kernel = {
+const BWD = defineKernel({
   key: 'ce_bwd',
-  nIn: 4,
-  nOut: 1,
-  code: () => `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> Y: array<i32>;
-@group(0) @binding(2) var<storage, read> LSE: array<f32>;
-@group(0) @binding(3) var<storage, read> SC: array<f32>;
-@group(0) @binding(4) var<storage, read_write> DX: array<f32>;
-@group(0) @binding(5) var<storage, read> P: array<u32>;
-@compute @workgroup_size(${WG})
+  inputs: { X: 'f32', Y: 'i32', LSE: 'f32', SC: 'f32' },
+  outputs: { DX: 'f32' },
+  params: PARAMS,
+  body: () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${LINEAR_ID(WG)};
-  let V = P[1];
-  if (i >= P[0] * V) { return; }
+  let V = params.V;
+  if (i >= params.N * V) { return; }
   let r = i / V;
   let j = i % V;
   let y = Y[r];
-  if (y == bitcast<i32>(P[2]) || y < 0 || u32(y) >= V) { DX[i] = 0.0; return; }
+  if (y == params.ignoreIndex || y < 0 || u32(y) >= V) { DX[i] = 0.0; return; }
   DX[i] = (exp(X[i] - LSE[r]) - select(0.0, 1.0, u32(y) == j)) * SC[0];
 }`,
-};
+});
 
 /**
  * Cross-entropy of logits [N, V] against labels [N] (i32), skipping `ignoreIndex` (and any label
@@ -104,14 +97,15 @@ export function crossEntropy(logits: Tensor, labels: Tensor, opts: { ignoreIndex
   const y = labels.contiguous();
   const rowLoss = empty([N]);
   const lse = empty([N]);
-  dispatch(FWD, [x.storage.buf, y.storage.buf], [rowLoss.storage.buf, lse.storage.buf], [N, V, ignore | 0], grid(N, 1));
+  dispatch(FWD, { X: x.storage.buf, Y: y.storage.buf, LOSS: rowLoss.storage.buf, LSE: lse.storage.buf }, { N, V, ignoreIndex: ignore }, grid(N, 1));
   const total = noGrad(() => rowLoss.sum());
   const denom = noGrad(() => (mean ? y.ne(ignore).mul(y.ge(0)).mul(y.lt(V)).sum().maximum(1) : null));
   const out = denom ? noGrad(() => total.div(denom)) : total;
   record(out, 'crossEntropy', [logits], denom ? [x, y, lse, denom] : [x, y, lse], (g, [xs, ys, ls, dn]) => {
     const scale = dn ? g.div(dn) : g.contiguous();
     const dx = empty([N, V]);
-    dispatch(BWD, [xs.storage.buf, ys.storage.buf, ls.storage.buf, scale.storage.buf], [dx.storage.buf], [N, V, ignore | 0], grid(N * V, WG));
+    const bufs = { X: xs.storage.buf, Y: ys.storage.buf, LSE: ls.storage.buf, SC: scale.storage.buf, DX: dx.storage.buf };
+    dispatch(BWD, bufs, { N, V, ignoreIndex: ignore }, grid(N * V, WG));
     return [dx];
   });
   dropCopy(x, logits);

@@ -1,5 +1,4 @@
 import { record } from '../autograd.ts';
-import { f32bits } from '../engine.ts';
 import { KdgpuError } from '../errors.ts';
 import { mapElementwise } from '../ops/kernel-elementwise.ts';
 import { RNG_WGSL } from '../ops/random.ts';
@@ -17,9 +16,8 @@ export function dropout(x: Tensor, p: number, seed: number): Tensor {
   const k0 = seed >>> 0;
   const k1 = Math.floor(seed / 2 ** 32) >>> 0;
   const scale = 1 / (1 - p);
-  const expr = (v: string) => `select(0.0, ${v} * bitcast<f32>(v3), unit(threefry(v1, v2, i, 0x44524f50u).x) >= bitcast<f32>(v4))`;
-  const mask = (t: Tensor, name: string) =>
-    mapElementwise(name, [t, { u32: k0 }, { u32: k1 }, { u32: f32bits(scale) }, { u32: f32bits(p) }], t.shape, 'f32', 'f32', expr('v0'), RNG_WGSL);
+  const expr = (v: string) => `select(0.0, ${v} * v3, unit(threefry(v1, v2, i, 0x44524f50u).x) >= v4)`;
+  const mask = (t: Tensor, name: string) => mapElementwise(name, [t, { u32: k0 }, { u32: k1 }, { f32: scale }, { f32: p }], t.shape, 'f32', 'f32', expr('v0'), RNG_WGSL);
   const y = mask(x, 'dropout');
   return record(y, 'dropout', [x], [], (g) => [mask(g, 'dropout_bw')]);
 }

@@ -5,7 +5,7 @@
 export { geluTanh, silu, swiglu } from './activations.ts';
 export { layerNorm, rmsNorm } from './norm.ts';
 export { applyRotary, rotaryTables } from './rope.ts';
-export { type AttentionBackward, causalAttention, setAttentionBackward } from './attention.ts';
+export { type AttentionBackward, type AttentionOptions, causalAttention, setAttentionBackward } from './attention.ts';
 export { crossEntropy } from './cross-entropy.ts';
 export { dropout } from './dropout.ts';
 export { AdamW, type AdamWOptions, type AdamWState, clipGradNorm } from './optim.ts';

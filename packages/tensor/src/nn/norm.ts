@@ -1,5 +1,6 @@
 import { record } from '../autograd.ts';
-import { dispatch, f32bits, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { dispatch, grid, LINEAR_ID } from '../engine.ts';
+import { defineKernel } from '../kernel.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { dense, dropCopy, empty, WG } from './util.ts';
@@ -10,87 +11,94 @@ import { dense, dropCopy, empty, WG } from './util.ts';
  * per row and dw (and db) per column, each in one pass.
  */
 
-const HEAD = (nIn: number, nOut: number) =>
-  [...Array(nIn).keys()].map((i) => `@group(0) @binding(${i}) var<storage, read> I${i}: array<f32>;`).join('\n') + '\n' +
-  [...Array(nOut).keys()].map((i) => `@group(0) @binding(${nIn + i}) var<storage, read_write> O${i}: array<f32>;`).join('\n') +
-  `\n@group(0) @binding(${nIn + nOut}) var<storage, read> P: array<u32>;\n`;
 const MAIN = `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = ${LINEAR_ID(WG)};`;
 
-// P: [rows, C, eps bits, xOff, wOff, bOff]
-const fwdKernel = (rms: boolean, bias: boolean): Kernel => ({
-  key: `norm_fwd:${rms}:${bias}`,
-  nIn: bias ? 3 : 2,
-  nOut: 3,
-  code: () => `${HEAD(bias ? 3 : 2, 3)}${MAIN}
-  if (r >= P[0]) { return; }
-  let C = P[1];
-  let eps = bitcast<f32>(P[2]);
-  let base = P[3] + r * C;
-  var mean = 0.0;
-  ${rms ? '' : `for (var c = 0u; c < C; c++) { mean += I0[base + c]; }
-  mean = mean / f32(C);`}
+// rows of C elements; x, w, b (and the upstream gradient g) are read from their offsets.
+const FWD_PARAMS = { rows: 'u32', C: 'u32', eps: 'f32', xOff: 'u32', wOff: 'u32' } as const;
+const STATS = { y: 'f32', mean: 'f32', rstd: 'f32' } as const;
+
+const fwdBody = (rms: boolean, bias: boolean) => () => `${MAIN}
+  if (r >= params.rows) { return; }
+  let C = params.C;
+  let eps = params.eps;
+  let base = params.xOff + r * C;
+  var mu = 0.0;
+  ${rms ? '' : `for (var c = 0u; c < C; c++) { mu += x[base + c]; }
+  mu = mu / f32(C);`}
   var ss = 0.0;
-  for (var c = 0u; c < C; c++) { let d = I0[base + c] - mean; ss += d * d; }
-  let rstd = inverseSqrt(ss / f32(C) + eps);
+  for (var c = 0u; c < C; c++) { let d = x[base + c] - mu; ss += d * d; }
+  let rs = inverseSqrt(ss / f32(C) + eps);
   for (var c = 0u; c < C; c++) {
-    O0[r * C + c] = (I0[base + c] - mean) * rstd * I1[P[4] + c]${bias ? ' + I2[P[5] + c]' : ''};
+    y[r * C + c] = (x[base + c] - mu) * rs * w[params.wOff + c]${bias ? ' + b[params.bOff + c]' : ''};
   }
-  O1[r] = mean;
-  O2[r] = rstd;
-}`,
+  mean[r] = mu;
+  rstd[r] = rs;
+}`;
+
+const fwdKernel = (rms: boolean) =>
+  defineKernel({ key: `norm_fwd:${rms}:false`, inputs: { x: 'f32', w: 'f32' }, outputs: STATS, params: FWD_PARAMS, body: fwdBody(rms, false) });
+const FWD = { rms: fwdKernel(true), layer: fwdKernel(false) } as const;
+const FWD_BIAS = defineKernel({
+  key: 'norm_fwd:false:true',
+  inputs: { x: 'f32', w: 'f32', b: 'f32' },
+  outputs: STATS,
+  params: { ...FWD_PARAMS, bOff: 'u32' },
+  body: fwdBody(false, true),
 });
 
-// dx per row. Inputs: x, w, g, mean, rstd. P: [rows, C, _, xOff, wOff, gOff]
-const bwdRowKernel = (rms: boolean): Kernel => ({
-  key: `norm_bwd_x:${rms}`,
-  nIn: 5,
-  nOut: 1,
-  code: () => `${HEAD(5, 1)}${MAIN}
-  if (r >= P[0]) { return; }
-  let C = P[1];
-  let xb = P[3] + r * C;
-  let gb = P[5] + r * C;
-  let mean = I3[r];
-  let rstd = I4[r];
+// dx per row.
+const bwdRowKernel = (rms: boolean) =>
+  defineKernel({
+    key: `norm_bwd_x:${rms}`,
+    inputs: { x: 'f32', w: 'f32', g: 'f32', mean: 'f32', rstd: 'f32' },
+    outputs: { dx: 'f32' },
+    params: { rows: 'u32', C: 'u32', xOff: 'u32', wOff: 'u32', gOff: 'u32' },
+    body: () => `${MAIN}
+  if (r >= params.rows) { return; }
+  let C = params.C;
+  let xb = params.xOff + r * C;
+  let gb = params.gOff + r * C;
+  let mu = mean[r];
+  let rs = rstd[r];
   var sg = 0.0;
   var sgx = 0.0;
   for (var c = 0u; c < C; c++) {
-    let gw = I2[gb + c] * I1[P[4] + c];
+    let gw = g[gb + c] * w[params.wOff + c];
     sg += gw;
-    sgx += gw * (I0[xb + c] - mean) * rstd;
+    sgx += gw * (x[xb + c] - mu) * rs;
   }
   sg = sg / f32(C);
   sgx = sgx / f32(C);
   for (var c = 0u; c < C; c++) {
-    let xh = (I0[xb + c] - mean) * rstd;
-    let gw = I2[gb + c] * I1[P[4] + c];
-    O0[r * C + c] = rstd * (gw - ${rms ? '' : 'sg - '}xh * sgx);
+    let xh = (x[xb + c] - mu) * rs;
+    let gw = g[gb + c] * w[params.wOff + c];
+    dx[r * C + c] = rs * (gw - ${rms ? '' : 'sg - '}xh * sgx);
   }
 }`,
-});
+  });
+const BWD_X = { rms: bwdRowKernel(true), layer: bwdRowKernel(false) } as const;
 
-// dw (and db) per column. Inputs: x, g, mean, rstd. P: [rows, C, _, xOff, _, gOff]
-const bwdColKernel = (bias: boolean): Kernel => ({
-  key: `norm_bwd_w:${bias}`,
-  nIn: 4,
-  nOut: bias ? 2 : 1,
-  code: () => `${HEAD(4, bias ? 2 : 1)}${MAIN}
+// dw (and db) per column.
+const BWD_W_IN = { x: 'f32', g: 'f32', mean: 'f32', rstd: 'f32' } as const;
+const BWD_W_PARAMS = { rows: 'u32', C: 'u32', xOff: 'u32', gOff: 'u32' } as const;
+const bwdColBody = (bias: boolean) => () => `${MAIN}
   let c = r;
-  let C = P[1];
+  let C = params.C;
   if (c >= C) { return; }
-  var dw = 0.0;
-  var db = 0.0;
-  for (var n = 0u; n < P[0]; n++) {
-    let g = I1[P[5] + n * C + c];
-    dw += g * (I0[P[3] + n * C + c] - I2[n]) * I3[n];
-    db += g;
+  var sw = 0.0;
+  var sb = 0.0;
+  for (var n = 0u; n < params.rows; n++) {
+    let gv = g[params.gOff + n * C + c];
+    sw += gv * (x[params.xOff + n * C + c] - mean[n]) * rstd[n];
+    sb += gv;
   }
-  O0[c] = dw;
-  ${bias ? 'O1[c] = db;' : ''}
-}`,
-});
+  dw[c] = sw;
+  ${bias ? 'db[c] = sb;' : ''}
+}`;
+const BWD_W = defineKernel({ key: 'norm_bwd_w:false', inputs: BWD_W_IN, outputs: { dw: 'f32' }, params: BWD_W_PARAMS, body: bwdColBody(false) });
+const BWD_WB = defineKernel({ key: 'norm_bwd_w:true', inputs: BWD_W_IN, outputs: { dw: 'f32', db: 'f32' }, params: BWD_W_PARAMS, body: bwdColBody(true) });
 
 function norm(op: string, rms: boolean, x: Tensor, w: Tensor, b: Tensor | null, eps: number): Tensor {
   const C = x.shape[x.rank - 1];
@@ -104,9 +112,10 @@ function norm(op: string, rms: boolean, x: Tensor, w: Tensor, b: Tensor | null, 
   const y = empty(x.shape);
   const mean = empty([rows]);
   const rstd = empty([rows]);
-  const ins = [xd.storage.buf, wd.storage.buf];
-  if (bd) ins.push(bd.storage.buf);
-  dispatch(fwdKernel(rms, !!bd), ins, [y.storage.buf, mean.storage.buf, rstd.storage.buf], [rows, C, f32bits(eps), xd.offset, wd.offset, bd?.offset ?? 0], grid(rows, WG));
+  const io = { x: xd.storage.buf, w: wd.storage.buf, y: y.storage.buf, mean: mean.storage.buf, rstd: rstd.storage.buf };
+  const params = { rows, C, eps, xOff: xd.offset, wOff: wd.offset };
+  if (bd) dispatch(FWD_BIAS, { ...io, b: bd.storage.buf }, { ...params, bOff: bd.offset }, grid(rows, WG));
+  else dispatch(FWD[rms ? 'rms' : 'layer'], io, params, grid(rows, WG));
   dropCopy(xd, x);
   dropCopy(wd, w);
   if (bd && b) dropCopy(bd, b);
@@ -114,11 +123,14 @@ function norm(op: string, rms: boolean, x: Tensor, w: Tensor, b: Tensor | null, 
     const xc = xs.contiguous();
     const gc = g.contiguous();
     const wc = ws.contiguous();
+    const stats = { x: xc.storage.buf, g: gc.storage.buf, mean: ms.storage.buf, rstd: rs.storage.buf };
     const dx = empty(xs.shape);
-    dispatch(bwdRowKernel(rms), [xc.storage.buf, wc.storage.buf, gc.storage.buf, ms.storage.buf, rs.storage.buf], [dx.storage.buf], [rows, C, 0, xc.offset, wc.offset, gc.offset], grid(rows, WG));
+    dispatch(BWD_X[rms ? 'rms' : 'layer'], { ...stats, w: wc.storage.buf, dx: dx.storage.buf }, { rows, C, xOff: xc.offset, wOff: wc.offset, gOff: gc.offset }, grid(rows, WG));
     const dw = empty([C]);
     const db = b ? empty([C]) : null;
-    dispatch(bwdColKernel(!!b), [xc.storage.buf, gc.storage.buf, ms.storage.buf, rs.storage.buf], db ? [dw.storage.buf, db.storage.buf] : [dw.storage.buf], [rows, C, 0, xc.offset, 0, gc.offset], grid(C, WG));
+    const colParams = { rows, C, xOff: xc.offset, gOff: gc.offset };
+    if (db) dispatch(BWD_WB, { ...stats, dw: dw.storage.buf, db: db.storage.buf }, colParams, grid(C, WG));
+    else dispatch(BWD_W, { ...stats, dw: dw.storage.buf }, colParams, grid(C, WG));
     return b ? [dx, dw, db] : [dx, dw];
   });
   mean.dispose();

@@ -1,8 +1,9 @@
 import { keep, tidy } from '../scope.ts';
 import { noGrad } from '../autograd.ts';
-import { full } from '../ops/composite.ts';
+import { full } from '../ops/broadcast.ts';
 import { where } from '../ops/elementwise.ts';
-import { dispatch, f32bits, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { dispatch, grid, LINEAR_ID } from '../engine.ts';
+import { defineKernel } from '../kernel.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { WG } from './util.ts';
@@ -15,38 +16,33 @@ import { WG } from './util.ts';
  * weights and moments untouched, so a bad step is skipped without the CPU looking.
  */
 
-// P: [n, lr, beta1, beta2, eps, lr*wd, 1/bias_correction1, 1/sqrt(bias_correction2)] (floats as bits)
-const ADAMW: Kernel = {
+// lrWd = lr * weight decay; bc1 = 1 / bias correction 1; bc2 = 1 / sqrt(bias correction 2).
+const ADAMW = defineKernel({
   key: 'adamw',
-  nIn: 2,
-  nOut: 3,
-  code: () => `@group(0) @binding(0) var<storage, read> G: array<f32>;
-@group(0) @binding(1) var<storage, read> SC: array<f32>;
-@group(0) @binding(2) var<storage, read_write> W: array<f32>;
-@group(0) @binding(3) var<storage, read_write> M: array<f32>;
-@group(0) @binding(4) var<storage, read_write> V: array<f32>;
-@group(0) @binding(5) var<storage, read> P: array<u32>;
-@compute @workgroup_size(${WG})
+  inputs: { G: 'f32', SC: 'f32' },
+  outputs: { W: 'f32', M: 'f32', V: 'f32' },
+  params: { n: 'u32', lr: 'f32', beta1: 'f32', beta2: 'f32', eps: 'f32', lrWd: 'f32', bc1: 'f32', bc2: 'f32' },
+  body: () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${LINEAR_ID(WG)};
-  if (i >= P[0]) { return; }
+  if (i >= params.n) { return; }
   // A non-finite scale (from clipGradNorm on NaN/inf gradients) skips the update entirely.
   let sc = SC[0];
   if (!(abs(sc) <= 3.4028234e38)) { return; }
-  let lr = bitcast<f32>(P[1]);
-  let b1 = bitcast<f32>(P[2]);
-  let b2 = bitcast<f32>(P[3]);
-  let eps = bitcast<f32>(P[4]);
+  let lr = params.lr;
+  let b1 = params.beta1;
+  let b2 = params.beta2;
+  let eps = params.eps;
   let g = G[i] * sc;
-  var w = W[i] * (1.0 - bitcast<f32>(P[5]));
+  var w = W[i] * (1.0 - params.lrWd);
   let m = b1 * M[i] + (1.0 - b1) * g;
   let v = b2 * V[i] + (1.0 - b2) * g * g;
   M[i] = m;
   V[i] = v;
-  let denom = sqrt(v) * bitcast<f32>(P[7]) + eps;
-  W[i] = w - lr * bitcast<f32>(P[6]) * m / denom;
+  let denom = sqrt(v) * params.bc2 + eps;
+  W[i] = w - lr * params.bc1 * m / denom;
 }`,
-};
+});
 
 export interface AdamWOptions {
   lr: number;
@@ -107,8 +103,9 @@ export class AdamW {
       const g0 = p.grad;
       if (!g0) continue;
       const g = g0.isContiguous && g0.offset === 0 ? g0 : keep(g0.contiguous());
-      const params = [p.size, f32bits(this.lr), f32bits(this.beta1), f32bits(this.beta2), f32bits(this.eps), f32bits(this.lr * this.weightDecay), f32bits(1 / bc1), f32bits(1 / Math.sqrt(bc2))];
-      dispatch(ADAMW, [g.storage.buf, sc.storage.buf], [p.storage.buf, this.m[k].storage.buf, this.v[k].storage.buf], params, grid(p.size, WG));
+      const params = { n: p.size, lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, lrWd: this.lr * this.weightDecay, bc1: 1 / bc1, bc2: 1 / Math.sqrt(bc2) };
+      const bufs = { G: g.storage.buf, SC: sc.storage.buf, W: p.storage.buf, M: this.m[k].storage.buf, V: this.v[k].storage.buf };
+      dispatch(ADAMW, bufs, params, grid(p.size, WG));
       if (g !== g0) g.dispose();
     }
   }

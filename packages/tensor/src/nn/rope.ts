@@ -1,6 +1,7 @@
 import { record } from '../autograd.ts';
 import { tensor } from '../creation.ts';
-import { dispatch, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { dispatch, grid, LINEAR_ID } from '../engine.ts';
+import { defineKernel } from '../kernel.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
 import { dense, dropCopy, empty, WG } from './util.ts';
@@ -33,33 +34,29 @@ export function rotaryTables(headDim: number, maxPositions: number, theta = 1000
   return { cos: tensor(cos, { shape: [maxPositions, half] }), sin: tensor(sin, { shape: [maxPositions, half] }) };
 }
 
-// P: [pairs, T, half, offset, sign (1 = forward, 0 = inverse)]
-const KERNEL: Kernel = {
+// One thread per rotated pair; rows of T positions from `offset`; forward = 1, inverse = 0.
+const KERNEL = defineKernel({
   key: 'rope',
-  nIn: 3,
-  nOut: 1,
-  code: () => `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> CS: array<f32>;
-@group(0) @binding(2) var<storage, read> SN: array<f32>;
-@group(0) @binding(3) var<storage, read_write> O: array<f32>;
-@group(0) @binding(4) var<storage, read> P: array<u32>;
-@compute @workgroup_size(${WG})
+  inputs: { X: 'f32', CS: 'f32', SN: 'f32' },
+  outputs: { O: 'f32' },
+  params: { pairs: 'u32', T: 'u32', half: 'u32', offset: 'u32', forward: 'u32' },
+  body: () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let k = ${LINEAR_ID(WG)};
-  if (k >= P[0]) { return; }
-  let half = P[2];
+  if (k >= params.pairs) { return; }
+  let half = params.half;
   let i = k % half;
   let row = k / half;
-  let t = row % P[1];
-  let ti = (t + P[3]) * half + i;
+  let t = row % params.T;
+  let ti = (t + params.offset) * half + i;
   let c = CS[ti];
-  let s = select(-SN[ti], SN[ti], P[4] == 1u);
+  let s = select(-SN[ti], SN[ti], params.forward == 1u);
   let a = X[row * 2u * half + i];
   let b = X[row * 2u * half + half + i];
   O[row * 2u * half + i] = a * c - b * s;
   O[row * 2u * half + half + i] = b * c + a * s;
 }`,
-};
+});
 
 function rotate(x: Tensor, cos: Tensor, sin: Tensor, offset: number, forward: boolean): Tensor {
   const T = x.shape[x.rank - 2];
@@ -67,7 +64,8 @@ function rotate(x: Tensor, cos: Tensor, sin: Tensor, offset: number, forward: bo
   const xd = dense('applyRotary', x);
   const y = empty(x.shape);
   const pairs = x.size / 2;
-  dispatch(KERNEL, [xd.storage.buf, cos.storage.buf, sin.storage.buf], [y.storage.buf], [pairs, T, D / 2, offset, forward ? 1 : 0], grid(pairs, WG));
+  const bufs = { X: xd.storage.buf, CS: cos.storage.buf, SN: sin.storage.buf, O: y.storage.buf };
+  dispatch(KERNEL, bufs, { pairs, T, half: D / 2, offset, forward: forward ? 1 : 0 }, grid(pairs, WG));
   dropCopy(xd, x);
   return y;
 }

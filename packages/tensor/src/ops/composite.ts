@@ -1,37 +1,13 @@
 import { normAxes, normAxis, numel } from '../shape.ts';
 import { softmaxLast } from './softmax.ts';
-import type { DType } from '../storage.ts';
 import type { Tensor } from '../tensor.ts';
 import { where } from './elementwise.ts';
-import { mapElementwise } from './kernel-elementwise.ts';
 
 /**
  * Ops composed from primitives; their gradients come from the primitives' rules. Fused kernels
  * for the hot ones (softmax, log-softmax, norms, attention) replace them later and must match
  * these in a test.
  */
-
-/** A tensor of `shape` filled with `value`. */
-export function full(shape: readonly number[], value: number, dtype: DType = 'f32'): Tensor {
-  return mapElementwise('fill', [value], shape, dtype, dtype, 'v0');
-}
-
-/** A tensor shaped like `t` filled with `value`. */
-export function fullLike(t: Tensor, value: number): Tensor {
-  return full(t.shape, value, t.dtype);
-}
-
-/** Sums `g` down to `shape` (the reverse of broadcasting). */
-export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
-  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
-  const lead = g.rank - shape.length;
-  const axes: number[] = [];
-  for (let i = 0; i < g.rank; i++) {
-    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
-  }
-  const s = g.sum(axes, true);
-  return s.reshape(shape);
-}
 
 /** Mean over `axis` (all when omitted). */
 export function mean(x: Tensor, axis: number | number[] | undefined, keepdim: boolean): Tensor {

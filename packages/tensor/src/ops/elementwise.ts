@@ -4,7 +4,7 @@ import { broadcastShapes } from '../shape.ts';
 import type { DType } from '../storage.ts';
 import type { Tensor, TensorLike } from '../tensor.ts';
 import { mapElementwise } from './kernel-elementwise.ts';
-import { sumTo } from './composite.ts';
+import { sumTo } from './broadcast.ts';
 
 /**
  * Elementwise primitives, each defined once: WGSL expression, backward rule, and float64

@@ -1,5 +1,6 @@
 import { isGradEnabled } from '../autograd.ts';
-import { dispatch, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { dispatch, grid, LINEAR_ID } from '../engine.ts';
+import { defineKernel } from '../kernel.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import { checkShape, normAxis, numel } from '../shape.ts';
 import { type DType, Storage, wgslType } from '../storage.ts';
@@ -68,45 +69,59 @@ function checkSource(op: string, what: string, src: Tensor, dst: Tensor): void {
   if (src.rank > MAX_RANK) throw new KdgpuError(`${op}: tensors of rank > ${MAX_RANK} are not supported, got ${fmtShape(src.shape)}`);
 }
 
-// The offset in elements of linear index i of a strided operand: P[base] is its offset, P[base + 1..]
-// its strides, P[shapeAt..] its shape, P[1] the rank.
-const STRIDED = `fn strided(i: u32, base: u32, shapeAt: u32) -> u32 {
+// The source: n elements (one thread each) read through its offset, strides and shape.
+const SOURCE = { n: 'u32', rank: 'u32', shape: ['u32', MAX_RANK], off: 'u32', strides: ['u32', MAX_RANK] } as const;
+
+// The offset in elements of the source's linear index i.
+const STRIDED = `fn strided(i: u32) -> u32 {
   var rem = i;
-  var o = P[base];
-  for (var d = P[1]; d > 0u; d--) {
-    let dim = P[shapeAt + d - 1u];
-    o += (rem % dim) * P[base + d];
+  var o = params.off;
+  for (var d = params.rank; d > 0u; d--) {
+    let dim = params.shape[d - 1u];
+    o += (rem % dim) * params.strides[d - 1u];
     rem = rem / dim;
   }
   return o;
 }`;
 
-/**
- * Both kernels: source `src` (read, strided) and target O (read_write); thread i < P[0]; `b`
- * indexes the words after the source's shape, offset and strides.
- */
-const head = (src: string, t: string) => `@group(0) @binding(0) var<storage, read> ${src}: array<${t}>;
-@group(0) @binding(1) var<storage, read_write> O: array<${t}>;
-@group(0) @binding(2) var<storage, read> P: array<u32>;
-${STRIDED}
+/** Both kernels: thread i < params.n of the source; the target `dst` is bound read_write. */
+const MAIN = `${STRIDED}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${LINEAR_ID(WG)};
-  if (i >= P[0]) { return; }
-  let b = 3u + 2u * P[1];`;
+  if (i >= params.n) { return; }`;
 
-function writeSliceKernel(T: DType): Kernel {
-  const t = wgslType(T);
-  // One thread per source element. P: [n, rank, srcShape(rank), srcOffset, srcStrides(rank),
-  // inner·srcLen, inner·dstLen, dstOffset + inner·start]
-  return {
+// One thread per source element: source row i / srcBlock goes to the target at dstStart plus
+// dstBlock per row.
+const writeSliceKernel = (T: DType) =>
+  defineKernel({
     key: `writeSlice:${T}`,
-    nIn: 1,
-    nOut: 1,
-    code: () => `${head('X', t)}
-  O[(i / P[b]) * P[b + 1u] + P[b + 2u] + i % P[b]] = X[strided(i, 2u + P[1], 2u)];
+    inputs: { src: T },
+    outputs: { dst: T },
+    params: { ...SOURCE, srcBlock: 'u32', dstBlock: 'u32', dstStart: 'u32' },
+    body: () => `${MAIN}
+  dst[(i / params.srcBlock) * params.dstBlock + params.dstStart + i % params.srcBlock] = src[strided(i)];
 }`,
-  };
+  });
+const WRITE_SLICE = { f32: writeSliceKernel('f32'), i32: writeSliceKernel('i32') } as const;
+
+/**
+ * Records the copy of `src` into positions `start ..` of `axis` of the contiguous `dst`, without
+ * checks: `writeSlice` after its checks, and `cat` into its fresh result.
+ */
+export function copySlice(src: Tensor, dst: Tensor, axis: number, start: number): void {
+  const n = src.size;
+  if (n === 0) return;
+  const inner = numel(dst.shape.slice(axis + 1));
+  dispatch(
+    WRITE_SLICE[dst.dtype],
+    { src: src.storage.buf, dst: dst.storage.buf },
+    {
+      n, rank: src.rank, shape: src.shape, off: src.offset, strides: src.strides,
+      srcBlock: inner * src.shape[axis], dstBlock: inner * dst.shape[axis], dstStart: dst.offset + inner * start,
+    },
+    grid(n, WG),
+  );
 }
 
 /**
@@ -130,24 +145,21 @@ export function writeSlice(dst: Tensor, axis: number, start: number, src: Tensor
         `(start must be an integer in 0..${dst.shape[a] - len})`,
     );
   }
-  const n = src.size;
-  if (n === 0) return dst;
-  const inner = numel(dst.shape.slice(a + 1));
-  const params = [n, src.rank, ...src.shape, src.offset, ...src.strides, inner * len, inner * dst.shape[a], dst.offset + inner * start];
-  dispatch(writeSliceKernel(dst.dtype), [src.storage.buf], [dst.storage.buf], params, grid(n, WG));
+  copySlice(src, dst, a, start);
   return dst;
 }
 
-const scaleRowsKernel: Kernel = {
+// One thread per target element (n of them); the scales are the strided source, one per V.
+const SCALE_ROWS = defineKernel({
   key: 'scaleRows',
-  nIn: 1,
-  nOut: 1,
-  // One thread per target element. P: [n, rank(s), sShape(rank), sOffset, sStrides(rank), V, dstOffset]
-  code: () => `${head('S', 'f32')}
-  let o = P[b + 1u] + i;
-  O[o] = O[o] * S[strided(i / P[b], 2u + P[1], 2u)];
+  inputs: { scales: 'f32' },
+  outputs: { dst: 'f32' },
+  params: { ...SOURCE, V: 'u32', dstOff: 'u32' },
+  body: () => `${MAIN}
+  let o = params.dstOff + i;
+  dst[o] = dst[o] * scales[strided(i / params.V)];
 }`,
-};
+});
 
 /**
  * Multiplies each row of `dst` [..., V] in place by the matching element of `s` [...]
@@ -164,7 +176,7 @@ export function scaleRows(dst: Tensor, s: Tensor): Tensor {
   }
   const n = dst.size;
   if (n === 0) return dst;
-  const params = [n, s.rank, ...s.shape, s.offset, ...s.strides, dst.shape[dst.rank - 1], dst.offset];
-  dispatch(scaleRowsKernel, [s.storage.buf], [dst.storage.buf], params, grid(n, WG));
+  const params = { n, rank: s.rank, shape: s.shape, off: s.offset, strides: s.strides, V: dst.shape[dst.rank - 1], dstOff: dst.offset };
+  dispatch(SCALE_ROWS, { scales: s.storage.buf, dst: dst.storage.buf }, params, grid(n, WG));
   return dst;
 }

@@ -1,4 +1,6 @@
-import { dispatch, f32bits, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { dispatch, grid, LINEAR_ID } from '../engine.ts';
+import { type BufferType, defineKernel, type Kernel, type ParamType } from '../kernel.ts';
+import type { Buf } from '../pool.ts';
 import { Storage, type DType, wgslType } from '../storage.ts';
 import { broadcastStrides, contiguousStrides, isContiguous, numel, sameShape } from '../shape.ts';
 import { Tensor } from '../tensor.ts';
@@ -7,11 +9,15 @@ import { Tensor } from '../tensor.ts';
  * One generated kernel for every elementwise op: any number of operands, each a tensor read
  * through strides (broadcast dims have stride 0, so views and broadcasting need no copies), a
  * contiguous tensor of the output's shape (fast path: `base + i`), or a scalar passed in the
- * parameter block. The output is contiguous.
+ * parameter block. The output is contiguous. The kernel's interface (buffers `x0`, `x1`, ... and
+ * `out`, and each operand's parameters) is declared per call with `defineKernel`, like any other.
  */
 
-/** A tensor, a number (converted to the compute type), or raw u32 bits (`{ u32 }`, read as u32). */
-export type Operand = Tensor | number | { u32: number };
+/**
+ * A tensor, a number (in the compute type), or a scalar of a fixed type whatever the compute
+ * type: `{ u32 }` (counts, keys) or `{ f32 }` (a float in an integer computation).
+ */
+export type Operand = Tensor | number | { u32: number } | { f32: number };
 
 const WG = 64;
 const MAX_RANK = 8;
@@ -58,131 +64,147 @@ export function mapElementwise(
   const out = Tensor._make(Storage.alloc(n, outType, shape), shape);
   if (n === 0) return out;
   if (shape.length > MAX_RANK) throw new Error(`${name}: tensors of rank > ${MAX_RANK} are not supported`);
-  const rank = shape.length;
-  const params: number[] = [n, rank, ...shape];
+  // Operand k: tensor `Xk` with parameters `offk` and, by mode, `mk` (r: the period, q: the inner
+  // size) or `stk` (s: its strides, over `shape`); a scalar is parameter `sk`.
   const modes: string[] = [];
-  const bufs = [];
-  // Parameter layout after [n, rank, shape...]: per operand [scalar bits], [offset] (c),
-  // [offset, m] (r), [offset, inner] (q) or [offset, strides...] (s).
-  const bases: number[] = [];
+  const params: Record<string, number | ArrayLike<number>> = { n };
+  const buffers: Record<string, Buf> & { out: Buf } = { out: out.storage.buf };
   // Four elements per invocation, loaded and stored as vec4, when every tensor operand can be
   // read that way: on CPU adapters the per-invocation overhead (index math, bounds checks,
   // robustness clamps) costs more than the arithmetic, and this quarters it. The expression still
   // runs per element, so any scalar WGSL expression works unchanged.
   let v4 = n % 4 === 0;
-  for (const op of operands) {
-    bases.push(params.length);
-    if (typeof op === 'number') {
-      modes.push('k');
-      params.push(computeType === 'f32' ? f32bits(op) : op | 0);
-      continue;
-    }
+  let strided = false;
+  operands.forEach((op, k) => {
     if (!(op instanceof Tensor)) {
-      modes.push('u');
-      params.push(op.u32 >>> 0);
-      continue;
+      const [mode, value] = typeof op === 'number' ? ['k', op] : 'u32' in op ? ['u', op.u32 >>> 0] : ['f', op.f32];
+      modes.push(mode as string);
+      params[`s${k}`] = value as number;
+      return;
     }
     const { mode, extra } = modeOf(op, shape);
     modes.push(mode + op.dtype[0]);
-    bufs.push(op.storage.buf);
-    params.push(op.offset);
-    if (mode === 'r' || mode === 'q') params.push(extra);
-    if (mode === 's') params.push(...broadcastStrides(op.shape, op.strides, shape));
+    buffers[`X${k}`] = op.storage.buf;
+    params[`off${k}`] = op.offset;
+    if (mode === 'r' || mode === 'q') params[`m${k}`] = extra;
+    if (mode === 's') {
+      params[`st${k}`] = broadcastStrides(op.shape, op.strides, shape);
+      strided = true;
+    }
     if (mode === 's' || (mode !== 'q' && op.offset % 4 !== 0) || (mode !== 'c' && extra % 4 !== 0)) v4 = false;
+  });
+  if (strided) {
+    params.rank = shape.length;
+    params.shape = shape;
   }
-  if (v4) params[0] = n / 4;
+  if (v4) params.n = n / 4;
   // The expression is part of the key: ops that share a name but not an expression must not share a pipeline.
-  const key = `ew:${name}:${computeType}>${outType}:${v4 ? 'v4' : 's'}:${modes.join(',')}:${bases.join(',')}:${expr}`;
-  const kernel: Kernel = {
-    key,
-    nIn: bufs.length,
-    nOut: 1,
-    code: () => (v4 ? vec4Code : scalarCode)(operands, modes, bases, computeType, outType, expr, helpers),
-  };
-  dispatch(kernel, bufs, [out.storage.buf], params, grid(v4 ? n / 4 : n, WG));
+  const key = `ew:${name}:${computeType}>${outType}:${v4 ? 'v4' : 's'}:${modes.join(',')}:${expr}`;
+  let kernel = declared.get(key);
+  if (!kernel) {
+    kernel = declare(key, operands, modes, v4, computeType, outType, expr, helpers);
+    declared.set(key, kernel);
+  }
+  dispatch(kernel, buffers, params, grid(v4 ? n / 4 : n, WG));
   return out;
 }
 
-function constant(op: number | { u32: number }, base: number, computeType: DType): string {
-  if (typeof op !== 'number') return `P[${base}u]`;
-  return computeType === 'f32' ? `bitcast<f32>(P[${base}u])` : `bitcast<i32>(P[${base}u])`;
-}
+/** Declared kernels by key: the declaration depends only on what the key names. */
+const declared = new Map<string, Kernel<Record<string, BufferType>, { out: BufferType }, Record<string, ParamType>>>();
 
-function scalarCode(operands: readonly Operand[], modes: readonly string[], bases: readonly number[], computeType: DType, outType: DType, expr: string, helpers: string): string {
-  const T = wgslType(computeType);
-  let decl = '';
-  let body = '';
-  let b = 0;
+function declare(key: string, operands: readonly Operand[], modes: readonly string[], v4: boolean, computeType: DType, outType: DType, expr: string, helpers: string) {
+  const inputs: Record<string, BufferType> = {};
+  const decl: Record<string, ParamType> = { n: 'u32' };
+  const isTensor = operands.map((op) => op instanceof Tensor);
   operands.forEach((op, k) => {
-    const base = bases[k];
+    const m = modes[k][0];
     if (!(op instanceof Tensor)) {
-      body += `  let v${k} = ${constant(op, base, computeType)};\n`;
+      decl[`s${k}`] = m === 'k' ? computeType : m === 'u' ? 'u32' : 'f32';
       return;
     }
-    decl += `@group(0) @binding(${b}) var<storage, read> X${b}: array<${wgslType(op.dtype)}>;\n`;
-    const idx = { c: `P[${base}u] + i`, r: `P[${base}u] + i % P[${base + 1}u]`, q: `P[${base}u] + i / P[${base + 1}u]`, s: `strided(i, ${base}u)` }[modes[k][0] as Mode];
-    body += `  let v${k} = ${T}(X${b}[${idx}]);\n`;
-    b++;
+    inputs[`X${k}`] = v4 && m !== 'q' ? VEC4[op.dtype] : op.dtype;
+    decl[`off${k}`] = 'u32';
+    if (m === 'r' || m === 'q') decl[`m${k}`] = 'u32';
+    if (m === 's') decl[`st${k}`] = ['u32', MAX_RANK];
   });
-  return `${decl}@group(0) @binding(${b}) var<storage, read_write> O: array<${wgslType(outType)}>;
-@group(0) @binding(${b + 1}) var<storage, read> P: array<u32>;
-fn strided(i: u32, base: u32) -> u32 {
+  if (modes.some((m) => m[0] === 's')) {
+    decl.rank = 'u32';
+    decl.shape = ['u32', MAX_RANK];
+  }
+  return defineKernel({
+    key,
+    inputs,
+    outputs: { out: v4 ? VEC4[outType] : outType } as { out: BufferType },
+    params: decl,
+    body: () => (v4 ? vec4Code : scalarCode)(isTensor, modes, computeType, outType, expr, helpers),
+  });
+}
+
+const VEC4 = { f32: 'vec4f', i32: 'vec4i' } as const satisfies Record<DType, BufferType>;
+
+function scalarCode(isTensor: readonly boolean[], modes: readonly string[], computeType: DType, outType: DType, expr: string, helpers: string): string {
+  const T = wgslType(computeType);
+  let body = '';
+  isTensor.forEach((t, k) => {
+    if (!t) {
+      body += `  let v${k} = params.s${k};\n`;
+      return;
+    }
+    const idx = { c: `params.off${k} + i`, r: `params.off${k} + i % params.m${k}`, q: `params.off${k} + i / params.m${k}`, s: `strided${k}(i)` }[modes[k][0] as Mode];
+    body += `  let v${k} = ${T}(X${k}[${idx}]);\n`;
+  });
+  // One index function per strided operand: WGSL cannot pass a struct member's array by reference.
+  const strided = modes
+    .map((_, k) => (modes[k][0] !== 's' ? '' : `fn strided${k}(i: u32) -> u32 {
   var rem = i;
-  var o = P[base];
-  for (var d = P[1]; d > 0u; d--) {
-    let dim = P[1u + d];
-    o += (rem % dim) * P[base + d];
+  var o = params.off${k};
+  for (var d = params.rank; d > 0u; d--) {
+    let dim = params.shape[d - 1u];
+    o += (rem % dim) * params.st${k}[d - 1u];
     rem = rem / dim;
   }
   return o;
 }
-${helpers}
+`))
+    .join('');
+  return `${strided}${helpers}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${LINEAR_ID(WG)};
-  if (i >= P[0]) { return; }
-${body}  O[i] = ${wgslType(outType)}(${expr});
+  if (i >= params.n) { return; }
+${body}  out[i] = ${wgslType(outType)}(${expr});
 }
 `;
 }
 
-/** The vec4 form: P[0] counts vec4s; `c` and `r` operands load a vec4, `q` one value for all four. */
-function vec4Code(operands: readonly Operand[], modes: readonly string[], bases: readonly number[], computeType: DType, outType: DType, expr: string, helpers: string): string {
+/** The vec4 form: `params.n` counts vec4s; `c` and `r` operands load a vec4, `q` one value for all four. */
+function vec4Code(isTensor: readonly boolean[], modes: readonly string[], computeType: DType, outType: DType, expr: string, helpers: string): string {
   const T = wgslType(computeType);
-  let decl = '';
   let loads = '';
   const lanes = ['', '', '', ''];
-  let b = 0;
-  operands.forEach((op, k) => {
-    const base = bases[k];
-    if (!(op instanceof Tensor)) {
-      loads += `  let v${k} = ${constant(op, base, computeType)};\n`;
+  isTensor.forEach((t, k) => {
+    if (!t) {
+      loads += `  let v${k} = params.s${k};\n`;
       return;
     }
     const mode = modes[k][0] as Mode;
-    const E = wgslType(op.dtype);
     if (mode === 'q') {
-      decl += `@group(0) @binding(${b}) var<storage, read> X${b}: array<${E}>;\n`;
-      loads += `  let v${k} = ${T}(X${b}[P[${base}u] + (j * 4u) / P[${base + 1}u]]);\n`;
+      loads += `  let v${k} = ${T}(X${k}[params.off${k} + (j * 4u) / params.m${k}]);\n`;
     } else {
-      decl += `@group(0) @binding(${b}) var<storage, read> X${b}: array<vec4<${E}>>;\n`;
-      const idx = mode === 'c' ? `P[${base}u] / 4u + j` : `(P[${base}u] + (j * 4u) % P[${base + 1}u]) / 4u`;
-      loads += `  let x${k} = X${b}[${idx}];\n`;
+      const idx = mode === 'c' ? `params.off${k} / 4u + j` : `(params.off${k} + (j * 4u) % params.m${k}) / 4u`;
+      loads += `  let x${k} = X${k}[${idx}];\n`;
       for (let c = 0; c < 4; c++) lanes[c] += `    let v${k} = ${T}(x${k}[${c}]);\n`;
     }
-    b++;
   });
   const O = wgslType(outType);
-  return `${decl}@group(0) @binding(${b}) var<storage, read_write> O: array<vec4<${O}>>;
-@group(0) @binding(${b + 1}) var<storage, read> P: array<u32>;
-${helpers}
+  return `${helpers}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let j = ${LINEAR_ID(WG)};
-  if (j >= P[0]) { return; }
+  if (j >= params.n) { return; }
 ${loads}  var o: vec4<${O}>;
 ${lanes.map((l, c) => `  {\n    let i = j * 4u + ${c}u;\n${l}    o[${c}] = ${O}(${expr});\n  }`).join('\n')}
-  O[j] = o;
+  out[j] = o;
 }
 `;
 }

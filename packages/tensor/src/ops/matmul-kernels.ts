@@ -1,4 +1,4 @@
-import type { Kernel } from '../engine.ts';
+import { type BufferType, defineKernel, type Kernel } from '../kernel.ts';
 
 /**
  * Matmul kernel variants. All read A and B through strides (so transposed views need no copy),
@@ -11,13 +11,25 @@ import type { Kernel } from '../engine.ts';
  * - `tiled(TS, BK)`: the classic shared-memory tiling with a 4x4 block per invocation, for real
  *   GPUs where workgroup memory and many threads pay.
  *
- * Parameter block (u32): [M, N, K, aOff, sam, sak, bOff, sbk, sbn, 4, batchShape(4),
- * aBatchStrides(4), bBatchStrides(4)]; the grid's z is the flattened batch index.
+ * Parameters (`MATMUL_PARAMS`): sizes M, N, K; A's offset and row and column strides (aOff, sam,
+ * sak), B's (bOff, sbk, sbn); the batch shape padded to 4 dims and each operand's batch strides
+ * (0 where broadcast). The grid's z is the flattened batch index.
  */
+
+/** The parameters every variant takes. */
+export const MATMUL_PARAMS = {
+  M: 'u32', N: 'u32', K: 'u32',
+  aOff: 'u32', sam: 'u32', sak: 'u32',
+  bOff: 'u32', sbk: 'u32', sbn: 'u32',
+  batch: ['u32', 4], aBatch: ['u32', 4], bBatch: ['u32', 4],
+} as const;
+
+/** A matmul kernel: inputs A and B, output C (element types vary: scalar or vec4). */
+export type MatmulKernel = Kernel<{ readonly A: BufferType; readonly B: BufferType }, { readonly C: BufferType }, typeof MATMUL_PARAMS>;
 
 export interface MatmulVariant {
   readonly name: string;
-  readonly kernel: Kernel;
+  readonly kernel: MatmulKernel;
   /** Output rows and columns covered by one workgroup. */
   readonly rowsPerGroup: number;
   readonly colsPerGroup: number;
@@ -29,31 +41,30 @@ export interface MatmulVariant {
 }
 
 const BATCH = `  var rem = wid.z;
-  var aBase = P[3];
-  var bBase = P[6];
+  var aBase = params.aOff;
+  var bBase = params.bOff;
   for (var d = 4u; d > 0u; d--) {
-    let dim = P[9u + d];
+    let dim = params.batch[d - 1u];
     let c = rem % dim;
     rem = rem / dim;
-    aBase += c * P[13u + d];
-    bBase += c * P[17u + d];
+    aBase += c * params.aBatch[d - 1u];
+    bBase += c * params.bBatch[d - 1u];
   }`;
 
-const BINDINGS = `@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;`;
+/** A variant's kernel, declared (`a`, `b`, `c`: element types of A, B and C). */
+function matmulKernel(key: string, body: () => string, a: BufferType = 'f32', b: BufferType = 'f32', c: BufferType = 'f32'): MatmulKernel {
+  return defineKernel({ key, inputs: { A: a, B: b }, outputs: { C: c }, params: MATMUL_PARAMS, body });
+}
 
 const range = (n: number) => [...Array(n).keys()];
 
 export function coalesced(WGX: number, TM: number, TN: number): MatmulVariant {
   const rows = range(TM);
   const cols = range(TN);
-  const code = () => `${BINDINGS}
-@compute @workgroup_size(${WGX}, 1, 1)
+  const code = () => `@compute @workgroup_size(${WGX}, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let M = P[0]; let N = P[1]; let K = P[2];
-  let sam = P[4]; let sak = P[5]; let sbk = P[7]; let sbn = P[8];
+  let M = params.M; let N = params.N; let K = params.K;
+  let sam = params.sam; let sak = params.sak; let sbk = params.sbk; let sbn = params.sbn;
 ${BATCH}
   let row0 = wid.y * ${TM}u;
   let col0 = wid.x * ${WGX * TN}u + lid.x;
@@ -71,20 +82,19 @@ ${rows
   .map((r) => cols.map((c) => `  if (row0 + ${r}u < M && col0 + ${c * WGX}u < N) { C[cBase + (row0 + ${r}u) * N + col0 + ${c * WGX}u] = c${r}_${c}; }`).join('\n'))
   .join('\n')}
 }`;
-  return { name: `coalesced-${WGX}x${TM}x${TN}`, kernel: { key: `matmul:coalesced:${WGX}:${TM}:${TN}`, nIn: 2, nOut: 1, code }, rowsPerGroup: TM, colsPerGroup: WGX * TN };
+  return { name: `coalesced-${WGX}x${TM}x${TN}`, kernel: matmulKernel(`matmul:coalesced:${WGX}:${TM}:${TN}`, code), rowsPerGroup: TM, colsPerGroup: WGX * TN };
 }
 
 /** Shared-memory tiles of TS x TS outputs, (TS/4)^2 invocations each computing 4x4, K in steps of BK. */
 export function tiled(TS: number, BK: number): MatmulVariant {
   const L = TS / 4; // invocations per side
   const NT = L * L;
-  const code = () => `${BINDINGS}
-var<workgroup> As: array<f32, ${TS * BK}>;
+  const code = () => `var<workgroup> As: array<f32, ${TS * BK}>;
 var<workgroup> Bs: array<f32, ${BK * TS}>;
 @compute @workgroup_size(${L}, ${L}, 1)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let M = P[0]; let N = P[1]; let K = P[2];
-  let sam = P[4]; let sak = P[5]; let sbk = P[7]; let sbn = P[8];
+  let M = params.M; let N = params.N; let K = params.K;
+  let sam = params.sam; let sak = params.sak; let sbk = params.sbk; let sbn = params.sbn;
 ${BATCH}
   let tid = lid.y * ${L}u + lid.x;
   let row0 = wid.y * ${TS}u;
@@ -117,7 +127,7 @@ ${BATCH}
     }
   }
 }`;
-  return { name: `tiled-${TS}x${BK}`, kernel: { key: `matmul:tiled:${TS}:${BK}`, nIn: 2, nOut: 1, code }, rowsPerGroup: TS, colsPerGroup: TS };
+  return { name: `tiled-${TS}x${BK}`, kernel: matmulKernel(`matmul:tiled:${TS}:${BK}`, code), rowsPerGroup: TS, colsPerGroup: TS };
 }
 
 /**
@@ -131,14 +141,10 @@ export function vec4(WGX: number, TM: number, NV: number, aVec = false): MatmulV
   const rows = range(TM);
   const cols = range(NV);
   const kSteps = range(4);
-  const code = () => `@group(0) @binding(0) var<storage, read> A: array<${aVec ? 'vec4f' : 'f32'}>;
-@group(0) @binding(1) var<storage, read> B: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> C: array<vec4f>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;
-@compute @workgroup_size(${WGX}, 1, 1)
+  const code = () => `@compute @workgroup_size(${WGX}, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let M = P[0]; let N = P[1]; let K = P[2];
-  let sam = P[4]; let sak = P[5]; let sbk = P[7] / 4u;
+  let M = params.M; let N = params.N; let K = params.K;
+  let sam = params.sam; let sak = params.sak; let sbk = params.sbk / 4u;
 ${BATCH}
   let N4 = N / 4u;
   let row0 = wid.y * ${TM}u;
@@ -173,18 +179,17 @@ ${rows.map((r) => `    let av${r} = A[a${r} + ka];\n` + cols.map((c) => `    c${
 ${rows.map((r) => cols.map((c) => `  if (row0 + ${r}u < M && g0 + ${c * WGX}u < N4) { C[cBase + (row0 + ${r}u) * N4 + g0 + ${c * WGX}u] = c${r}_${c}; }`).join('\n')).join('\n')}
 }`;
   const name = `vec4${aVec ? 'a' : ''}-${WGX}x${TM}x${NV}`;
-  return { name, kernel: { key: `matmul:${name}`, nIn: 2, nOut: 1, code }, rowsPerGroup: TM, colsPerGroup: WGX * NV * 4, needs: aVec ? 'vec4AB' : 'vec4B' };
+  return { name, kernel: matmulKernel(`matmul:${name}`, code, aVec ? 'vec4f' : 'f32', 'vec4f', 'vec4f'), rowsPerGroup: TM, colsPerGroup: WGX * NV * 4, needs: aVec ? 'vec4AB' : 'vec4B' };
 }
 
 /** The 16x16 shared-memory kernel of the textbooks (one output per invocation): the bench's yardstick, never chosen. */
 export function textbook(): MatmulVariant {
-  const code = () => `${BINDINGS}
-var<workgroup> As: array<f32, 256>;
+  const code = () => `var<workgroup> As: array<f32, 256>;
 var<workgroup> Bs: array<f32, 256>;
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let M = P[0]; let N = P[1]; let K = P[2];
-  let sam = P[4]; let sak = P[5]; let sbk = P[7]; let sbn = P[8];
+  let M = params.M; let N = params.N; let K = params.K;
+  let sam = params.sam; let sak = params.sak; let sbk = params.sbk; let sbn = params.sbn;
 ${BATCH}
   let r = wid.y * 16u + lid.y;
   let c = wid.x * 16u + lid.x;
@@ -199,7 +204,7 @@ ${BATCH}
   }
   if (r < M && c < N) { C[wid.z * M * N + r * N + c] = acc; }
 }`;
-  return { name: 'textbook-16x16', kernel: { key: 'matmul:textbook', nIn: 2, nOut: 1, code }, rowsPerGroup: 16, colsPerGroup: 16 };
+  return { name: 'textbook-16x16', kernel: matmulKernel('matmul:textbook', code), rowsPerGroup: 16, colsPerGroup: 16 };
 }
 
 /** The candidates the autotuner tries. */

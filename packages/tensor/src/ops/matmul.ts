@@ -8,7 +8,7 @@ import { fmtShape, KdgpuError } from '../errors.ts';
 import { broadcastShapes, numel } from '../shape.ts';
 import { Storage } from '../storage.ts';
 import { Tensor } from '../tensor.ts';
-import { full, sumTo } from './composite.ts';
+import { full, sumTo } from './broadcast.ts';
 
 /**
  * Batched matmul C[b] = A[b] @ B[b], operands read through strides, so transposed views
@@ -102,18 +102,18 @@ function batchStrides(a: Tensor, b: Tensor, batch: number[]): { bs: number[]; as
 
 function run(a: Tensor, b: Tensor, y: Tensor, batch: number[], M: number, N: number, K: number, nb: number): Tensor {
   const { bs, as, bbs } = batchStrides(a, b, batch);
-  const params = [
+  const params = {
     M, N, K,
-    a.offset, a.strides[a.rank - 2], a.strides[a.rank - 1],
-    b.offset, b.strides[b.rank - 2], b.strides[b.rank - 1],
-    MAX_BATCH_RANK, ...bs, ...as, ...bbs,
-  ];
+    aOff: a.offset, sam: a.strides[a.rank - 2], sak: a.strides[a.rank - 1],
+    bOff: b.offset, sbk: b.strides[b.rank - 2], sbn: b.strides[b.rank - 1],
+    batch: bs, aBatch: as, bBatch: bbs,
+  };
   // What `layoutOk` checks: [offset, row stride, column stride, ...batch strides] of A and B.
-  const layout = { N, K, a: [...params.slice(3, 6), ...as], b: [...params.slice(6, 9), ...bbs] };
+  const layout = { N, K, a: [params.aOff, params.sam, params.sak, ...as], b: [params.bOff, params.sbk, params.sbn, ...bbs] };
   let v = matmulVariant();
   if (M < 4 && v.rowsPerGroup > 1) v = layoutOk(FEW_ROWS_VEC4, layout) ? FEW_ROWS_VEC4 : FEW_ROWS;
   else if (!layoutOk(v, layout)) v = isCpuAdapter() ? SCALAR_CPU : SCALAR_GPU;
-  dispatch(v.kernel, [a.storage.buf, b.storage.buf], [y.storage.buf], params, [Math.ceil(N / v.colsPerGroup), Math.ceil(M / v.rowsPerGroup), nb]);
+  dispatch(v.kernel, { A: a.storage.buf, B: b.storage.buf, C: y.storage.buf }, params, [Math.ceil(N / v.colsPerGroup), Math.ceil(M / v.rowsPerGroup), nb]);
   return y;
 }
 

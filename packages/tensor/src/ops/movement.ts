@@ -1,10 +1,12 @@
 import { noGrad, record } from '../autograd.ts';
-import { dispatch, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { dispatch, grid, LINEAR_ID } from '../engine.ts';
+import { defineKernel } from '../kernel.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import { contiguousStrides, isContiguous, normAxis, numel, viewStrides } from '../shape.ts';
 import { type DType, Storage, wgslType } from '../storage.ts';
 import { Tensor } from '../tensor.ts';
-import { full, sumTo } from './composite.ts';
+import { full, sumTo } from './broadcast.ts';
+import { copySlice } from './inplace.ts';
 import { mapElementwise } from './kernel-elementwise.ts';
 
 /**
@@ -13,6 +15,7 @@ import { mapElementwise } from './kernel-elementwise.ts';
  */
 
 const WG = 64;
+const MAX_RANK = 8;
 
 /** A contiguous copy (or `x` itself when already contiguous). */
 export function contiguous(x: Tensor): Tensor {
@@ -44,37 +47,38 @@ function transposedCopy(x: Tensor): Tensor | null {
   const batch = numel(x.shape.slice(0, -2));
   const y = Tensor._make(Storage.alloc(x.size, x.dtype, x.shape), x.shape);
   if (x.size === 0) return y;
-  const t = wgslType(x.dtype);
-  const kernel: Kernel = {
-    key: `transpose4:${x.dtype}`,
-    nIn: 1,
-    nOut: 1,
-    code: () => `@group(0) @binding(0) var<storage, read> X: array<vec4<${t}>>;
-@group(0) @binding(1) var<storage, read_write> Y: array<vec4<${t}>>;
-@group(0) @binding(2) var<storage, read> P: array<u32>;
-@compute @workgroup_size(${WG})
+  const blocks = batch * (R / 4) * (C / 4);
+  dispatch(TRANSPOSE4[x.dtype], { X: x.storage.buf, Y: y.storage.buf }, { blocks, R4: R / 4, C4: C / 4, off4: x.offset / 4 }, grid(blocks, WG));
+  return y;
+}
+
+const transpose4 = (T: DType) =>
+  defineKernel({
+    key: `transpose4:${T}`,
+    inputs: { X: VEC4[T] },
+    outputs: { Y: VEC4[T] },
+    params: { blocks: 'u32', R4: 'u32', C4: 'u32', off4: 'u32' },
+    body: () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  // P: [blocks, R / 4, C / 4, offset / 4]; block = (b, rb, cb) with cb fastest.
+  // Block = (b, rb, cb) with cb fastest; R4, C4: the result's rows and columns over 4.
   let id = ${LINEAR_ID(WG)};
-  if (id >= P[0]) { return; }
-  let R4 = P[1]; let C4 = P[2];
+  if (id >= params.blocks) { return; }
+  let R4 = params.R4; let C4 = params.C4;
   let cb = id % C4;
   let rb = (id / C4) % R4;
   let b = id / (C4 * R4);
   // Source [C, R] rows 4cb..4cb+3, vec4 rb; result [R, C] rows 4rb..4rb+3, vec4 cb.
-  let s = P[3] + b * R4 * C4 * 4u + cb * 4u * R4 + rb;
+  let s = params.off4 + b * R4 * C4 * 4u + cb * 4u * R4 + rb;
   let x0 = X[s]; let x1 = X[s + R4]; let x2 = X[s + 2u * R4]; let x3 = X[s + 3u * R4];
   let d = b * R4 * C4 * 4u + rb * 4u * C4 + cb;
-  Y[d] = vec4<${t}>(x0.x, x1.x, x2.x, x3.x);
-  Y[d + C4] = vec4<${t}>(x0.y, x1.y, x2.y, x3.y);
-  Y[d + 2u * C4] = vec4<${t}>(x0.z, x1.z, x2.z, x3.z);
-  Y[d + 3u * C4] = vec4<${t}>(x0.w, x1.w, x2.w, x3.w);
+  Y[d] = vec4<${wgslType(T)}>(x0.x, x1.x, x2.x, x3.x);
+  Y[d + C4] = vec4<${wgslType(T)}>(x0.y, x1.y, x2.y, x3.y);
+  Y[d + 2u * C4] = vec4<${wgslType(T)}>(x0.z, x1.z, x2.z, x3.z);
+  Y[d + 3u * C4] = vec4<${wgslType(T)}>(x0.w, x1.w, x2.w, x3.w);
 }`,
-  };
-  const blocks = batch * (R / 4) * (C / 4);
-  dispatch(kernel, [x.storage.buf], [y.storage.buf], [blocks, R / 4, C / 4, x.offset / 4], grid(blocks, WG));
-  return y;
-}
+  });
+const VEC4 = { f32: 'vec4f', i32: 'vec4i' } as const;
+const TRANSPOSE4 = { f32: transpose4('f32'), i32: transpose4('i32') } as const;
 
 /** Converts to another dtype (f32 -> i32 truncates toward zero). */
 export function cast(x: Tensor, dtype: DType): Tensor {
@@ -166,44 +170,11 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   });
 }
 
-const STRIDED = (name: string, base: string, shapeAt: string) => `fn ${name}(i: u32) -> u32 {
-  var rem = i;
-  var o = P[${base}];
-  for (var d = P[1]; d > 0u; d--) {
-    let dim = P[${shapeAt} + d - 1u];
-    o += (rem % dim) * P[${base} + d];
-    rem = rem / dim;
-  }
-  return o;
-}`;
-
-function catKernel(T: DType): Kernel {
-  const t = wgslType(T);
-  // P: [n, rank, shape(rank), offset, strides(rank), inner*dimIn, inner*dimOut, inner*axisOffset]
-  return {
-    key: `cat:${T}`,
-    nIn: 1,
-    nOut: 1,
-    code: () => `@group(0) @binding(0) var<storage, read> X: array<${t}>;
-@group(0) @binding(1) var<storage, read_write> O: array<${t}>;
-@group(0) @binding(2) var<storage, read> P: array<u32>;
-${STRIDED('src', '2u + P[1]', '2u')}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = ${LINEAR_ID(WG)};
-  if (i >= P[0]) { return; }
-  let b = 3u + 2u * P[1];
-  let outer = i / P[b];
-  let rem = i % P[b];
-  O[outer * P[b + 1u] + P[b + 2u] + rem] = X[src(i)];
-}`,
-  };
-}
-
 /** Concatenates tensors along `axis`. */
 export function cat(xs: readonly Tensor[], axis: number): Tensor {
   if (xs.length === 0) throw new KdgpuError('cat: needs at least one tensor');
   const r = xs[0].rank;
+  if (r > MAX_RANK) throw new KdgpuError(`cat: tensors of rank > ${MAX_RANK} are not supported, got ${fmtShape(xs[0].shape)}`);
   const a = normAxis('cat', axis, r);
   for (const x of xs) {
     x._assertLive('cat');
@@ -214,14 +185,9 @@ export function cat(xs: readonly Tensor[], axis: number): Tensor {
   const dimOut = xs.reduce((s, x) => s + x.shape[a], 0);
   const shape = xs[0].shape.map((d, i) => (i === a ? dimOut : d));
   const y = Tensor._make(Storage.alloc(numel(shape), xs[0].dtype, shape), shape);
-  const inner = numel(shape.slice(a + 1));
   let off = 0;
   for (const x of xs) {
-    const n = x.size;
-    if (n > 0) {
-      const params = [n, r, ...x.shape, x.offset, ...x.strides, inner * x.shape[a], inner * dimOut, inner * off];
-      dispatch(catKernel(x.dtype), [x.storage.buf], [y.storage.buf], params, grid(n, WG));
-    }
+    copySlice(x, y, a, off);
     off += x.shape[a];
   }
   const sizes = xs.map((x) => x.shape[a]);
@@ -235,52 +201,49 @@ export function cat(xs: readonly Tensor[], axis: number): Tensor {
   });
 }
 
-function gatherKernel(T: DType): Kernel {
-  const t = wgslType(T);
-  // P: [n, rank, outShape(rank), idxOff, idxStrides(rank), xOff, xStrides(rank), axis, axisLen]
-  return {
+// One thread per output element: its coordinates index `idx`, and `x` with coordinate `axis`
+// replaced by the index read.
+const gatherKernel = (T: DType) =>
+  defineKernel({
     key: `gather:${T}`,
-    nIn: 2,
-    nOut: 1,
-    code: () => `@group(0) @binding(0) var<storage, read> X: array<${t}>;
-@group(0) @binding(1) var<storage, read> I: array<i32>;
-@group(0) @binding(2) var<storage, read_write> O: array<${t}>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;
-@compute @workgroup_size(${WG})
+    inputs: { X: T, I: 'i32' },
+    outputs: { O: T },
+    params: {
+      n: 'u32', rank: 'u32', shape: ['u32', MAX_RANK],
+      idxOff: 'u32', idxStrides: ['u32', MAX_RANK], xOff: 'u32', xStrides: ['u32', MAX_RANK], axis: 'u32', axisLen: 'u32',
+    },
+    body: () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = ${LINEAR_ID(WG)};
-  if (i >= P[0]) { return; }
-  let r = P[1];
-  let ib = 2u + r;
-  let xb = ib + 1u + r;
-  let axis = P[xb + 1u + r];
+  if (i >= params.n) { return; }
+  let axis = params.axis;
   var rem = i;
-  var io = P[ib];
-  var xo = P[xb];
-  var ac = 0u;
-  for (var d = r; d > 0u; d--) {
-    let dim = P[1u + d];
+  var io = params.idxOff;
+  var xo = params.xOff;
+  for (var d = params.rank; d > 0u; d--) {
+    let dim = params.shape[d - 1u];
     let c = rem % dim;
     rem = rem / dim;
-    io += c * P[ib + d];
-    if (d - 1u != axis) { xo += c * P[xb + d]; }
+    io += c * params.idxStrides[d - 1u];
+    if (d - 1u != axis) { xo += c * params.xStrides[d - 1u]; }
   }
   let k = I[io];
-  if (k < 0 || u32(k) >= P[xb + 2u + r]) {
+  if (k < 0 || u32(k) >= params.axisLen) {
     // Out-of-range index: NaN (f32) / -1 (i32) makes the error visible downstream.
     O[i] = ${T === 'f32' ? 'bitsToF32(0x7fc00000u)' : '-1'};
     return;
   }
-  O[i] = X[xo + u32(k) * P[xb + 1u + axis]];
+  O[i] = X[xo + u32(k) * params.xStrides[axis]];
 }`,
-  };
-}
+  });
+const GATHER = { f32: gatherKernel('f32'), i32: gatherKernel('i32') } as const;
 
 /** out[p] = x[p with coordinate `axis` replaced by idx[p]] (torch.gather); idx is i32. */
 export function gather(x: Tensor, axis: number, idx: Tensor): Tensor {
   x._assertLive('gather');
   idx._assertLive('gather');
   const a = normAxis('gather', axis, x.rank);
+  if (x.rank > MAX_RANK) throw new KdgpuError(`gather: tensors of rank > ${MAX_RANK} are not supported, got ${fmtShape(x.shape)}`);
   if (idx.dtype !== 'i32') throw new KdgpuError(`gather: indices must be i32, got ${idx.dtype} (use .cast('i32'))`);
   if (idx.rank !== x.rank || idx.shape.some((d, i) => i !== a && d > x.shape[i])) {
     throw new KdgpuError(`gather: index shape ${fmtShape(idx.shape)} must have the rank of ${fmtShape(x.shape)} and be no larger outside axis ${a}`);
@@ -289,8 +252,8 @@ export function gather(x: Tensor, axis: number, idx: Tensor): Tensor {
   const y = Tensor._make(Storage.alloc(numel(shape), x.dtype, shape), shape);
   const n = y.size;
   if (n > 0) {
-    const params = [n, x.rank, ...shape, idx.offset, ...idx.strides, x.offset, ...x.strides, a, x.shape[a]];
-    dispatch(gatherKernel(x.dtype), [x.storage.buf, idx.storage.buf], [y.storage.buf], params, grid(n, WG));
+    const params = { n, rank: x.rank, shape, idxOff: idx.offset, idxStrides: idx.strides, xOff: x.offset, xStrides: x.strides, axis: a, axisLen: x.shape[a] };
+    dispatch(GATHER[x.dtype], { X: x.storage.buf, I: idx.storage.buf, O: y.storage.buf }, params, grid(n, WG));
   }
   const inShape = x.shape;
   return record(y, 'gather', [x], [idx], (g, s) => [scatterAdd(inShape, a, s[0], g)]);
@@ -307,60 +270,53 @@ export function indexSelect(x: Tensor, axis: number, idx: Tensor): Tensor {
   return y;
 }
 
-function scatterKernel(T: DType): Kernel {
-  const t = wgslType(T);
-  // One thread per output fiber (all coordinates but `axis`): zero it, then add the source
-  // fiber in index order, so the result is deterministic without float atomics.
-  // P: [fibers, rank, axis, outShape(rank), idxShape(rank), idxOff, idxStrides(rank), srcOff, srcStrides(rank)]
-  return {
+// One thread per output fiber (all coordinates but `axis`): zero it, then add the source
+// fiber in index order, so the result is deterministic without float atomics.
+const scatterKernel = (T: DType) =>
+  defineKernel({
     key: `scatterAdd:${T}`,
-    nIn: 2,
-    nOut: 1,
-    code: () => `@group(0) @binding(0) var<storage, read> S: array<${t}>;
-@group(0) @binding(1) var<storage, read> I: array<i32>;
-@group(0) @binding(2) var<storage, read_write> O: array<${t}>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;
-@compute @workgroup_size(${WG})
+    inputs: { S: T, I: 'i32' },
+    outputs: { O: T },
+    params: {
+      fibers: 'u32', rank: 'u32', axis: 'u32', outShape: ['u32', MAX_RANK], idxShape: ['u32', MAX_RANK],
+      idxOff: 'u32', idxStrides: ['u32', MAX_RANK], srcOff: 'u32', srcStrides: ['u32', MAX_RANK],
+    },
+    body: () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let f = ${LINEAR_ID(WG)};
-  if (f >= P[0]) { return; }
-  let r = P[1];
-  let axis = P[2];
-  let osh = 3u;
-  let ish = 3u + r;
-  let ib = 3u + 2u * r;
-  let sb = ib + 1u + r;
+  if (f >= params.fibers) { return; }
+  let axis = params.axis;
   var rem = f;
   var oo = 0u;
-  var io = P[ib];
-  var so = P[sb];
+  var io = params.idxOff;
+  var so = params.srcOff;
   var inside = true;
   var ostride = 1u;
   var oAxisStride = 1u;
-  for (var d = r; d > 0u; d--) {
+  for (var d = params.rank; d > 0u; d--) {
     let dd = d - 1u;
-    let dim = P[osh + dd];
+    let dim = params.outShape[dd];
     if (dd == axis) { oAxisStride = ostride; ostride *= dim; continue; }
     let c = rem % dim;
     rem = rem / dim;
     oo += c * ostride;
     ostride *= dim;
-    if (c >= P[ish + dd]) { inside = false; }
-    io += c * P[ib + d];
-    so += c * P[sb + d];
+    if (c >= params.idxShape[dd]) { inside = false; }
+    io += c * params.idxStrides[dd];
+    so += c * params.srcStrides[dd];
   }
-  let olen = P[osh + axis];
-  for (var k = 0u; k < olen; k++) { O[oo + k * oAxisStride] = ${t}(0); }
+  let olen = params.outShape[axis];
+  for (var k = 0u; k < olen; k++) { O[oo + k * oAxisStride] = ${wgslType(T)}(0); }
   if (!inside) { return; }
-  for (var j = 0u; j < P[ish + axis]; j++) {
-    let k = I[io + j * P[ib + 1u + axis]];
+  for (var j = 0u; j < params.idxShape[axis]; j++) {
+    let k = I[io + j * params.idxStrides[axis]];
     if (k >= 0 && u32(k) < olen) {
-      O[oo + u32(k) * oAxisStride] += S[so + j * P[sb + 1u + axis]];
+      O[oo + u32(k) * oAxisStride] += S[so + j * params.srcStrides[axis]];
     }
   }
 }`,
-  };
-}
+  });
+const SCATTER = { f32: scatterKernel('f32'), i32: scatterKernel('i32') } as const;
 
 /**
  * A zero tensor of `shape` with `src[p]` added at `p` with coordinate `axis` replaced by
@@ -371,6 +327,7 @@ export function scatterAdd(shape: readonly number[], axis: number, idx: Tensor, 
   src._assertLive('scatterAdd');
   idx._assertLive('scatterAdd');
   const a = normAxis('scatterAdd', axis, shape.length);
+  if (shape.length > MAX_RANK) throw new KdgpuError(`scatterAdd: tensors of rank > ${MAX_RANK} are not supported, got ${fmtShape(shape)}`);
   if (idx.dtype !== 'i32') throw new KdgpuError(`scatterAdd: indices must be i32, got ${idx.dtype}`);
   if (idx.rank !== shape.length || src.rank !== shape.length || idx.shape.some((d, i) => d !== src.shape[i] || (i !== a && d > shape[i]))) {
     throw new KdgpuError(`scatterAdd: index ${fmtShape(idx.shape)} and source ${fmtShape(src.shape)} must match and fit in ${fmtShape(shape)} outside axis ${a}`);
@@ -378,8 +335,11 @@ export function scatterAdd(shape: readonly number[], axis: number, idx: Tensor, 
   const y = Tensor._make(Storage.alloc(numel(shape), src.dtype, shape), [...shape]);
   const fibers = numel(shape) / Math.max(1, shape[a]);
   if (numel(shape) > 0) {
-    const params = [fibers, shape.length, a, ...shape, ...idx.shape, idx.offset, ...idx.strides, src.offset, ...src.strides];
-    dispatch(scatterKernel(src.dtype), [src.storage.buf, idx.storage.buf], [y.storage.buf], params, grid(fibers, WG));
+    const params = {
+      fibers, rank: shape.length, axis: a, outShape: shape, idxShape: idx.shape,
+      idxOff: idx.offset, idxStrides: idx.strides, srcOff: src.offset, srcStrides: src.strides,
+    };
+    dispatch(SCATTER[src.dtype], { S: src.storage.buf, I: idx.storage.buf, O: y.storage.buf }, params, grid(fibers, WG));
   }
   return record(y, 'scatterAdd', [null, src], [idx], (g, s) => [null, gather(g, a, s[0])]);
 }

@@ -1,4 +1,3 @@
-import { f32bits } from '../engine.ts';
 import type { Tensor } from '../tensor.ts';
 import { mapElementwise } from './kernel-elementwise.ts';
 
@@ -58,14 +57,14 @@ export function rand(shape: readonly number[], opts: { seed?: number; low?: numb
   const [k0, k1, c1] = key(opts.seed);
   const low = opts.low ?? 0;
   const high = opts.high ?? 1;
-  // Scalars travel as i32 bit patterns: v0..v2 the key and stream, v3/v4 the range (f32 bits).
+  // v0..v2: the key and stream; v3, v4: the range.
   return mapElementwise(
     'rand',
-    [k0 | 0, k1 | 0, c1 | 0, f32bits(low) | 0, f32bits(high - low) | 0],
+    [{ u32: k0 }, { u32: k1 }, { u32: c1 }, { f32: low }, { f32: high - low }],
     shape,
-    'i32',
     'f32',
-    `bitcast<f32>(v3) + bitcast<f32>(v4) * unit(threefry(u32(v0), u32(v1), i, u32(v2)).x)`,
+    'f32',
+    `v3 + v4 * unit(threefry(v0, v1, i, v2).x)`,
     RNG_WGSL,
   );
 }
@@ -75,11 +74,11 @@ export function randn(shape: readonly number[], opts: { seed?: number; mean?: nu
   const [k0, k1, c1] = key(opts.seed);
   return mapElementwise(
     'randn',
-    [k0 | 0, k1 | 0, c1 | 0, f32bits(opts.mean ?? 0) | 0, f32bits(opts.std ?? 1) | 0],
+    [{ u32: k0 }, { u32: k1 }, { u32: c1 }, { f32: opts.mean ?? 0 }, { f32: opts.std ?? 1 }],
     shape,
-    'i32',
     'f32',
-    `bitcast<f32>(v3) + bitcast<f32>(v4) * boxMuller(threefry(u32(v0), u32(v1), i, u32(v2)))`,
+    'f32',
+    `v3 + v4 * boxMuller(threefry(v0, v1, i, v2))`,
     `${RNG_WGSL}
 fn boxMuller(r: vec2u) -> f32 {
   let u1 = (f32(r.x >> 8u) + 1.0) * 5.9604644775390625e-8;

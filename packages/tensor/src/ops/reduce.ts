@@ -1,6 +1,8 @@
 import { record } from '../autograd.ts';
 import { isCpuAdapter } from '../device.ts';
-import { dispatch, grid, type Kernel } from '../engine.ts';
+import { dispatch, grid } from '../engine.ts';
+import { fmtShape, KdgpuError } from '../errors.ts';
+import { type BufferType, defineKernel, type Kernel, type ParamValues } from '../kernel.ts';
 import { Storage, type DType, wgslType } from '../storage.ts';
 import { normAxes, normAxis, numel } from '../shape.ts';
 import { Tensor } from '../tensor.ts';
@@ -53,104 +55,110 @@ export const REDUCE: { readonly [K in ReduceName]: ReduceDef } = {
 
 const WG = 64;
 
+const MAX_RANK = 8;
+
+// Row r walks the kept dims, element j the reduced ones (shapes and strides, innermost last).
+const PARAMS = {
+  rows: 'u32', len: 'u32', off: 'u32',
+  nk: 'u32', keptShape: ['u32', MAX_RANK], keptStrides: ['u32', MAX_RANK],
+  nr: 'u32', redShape: ['u32', MAX_RANK], redStrides: ['u32', MAX_RANK],
+} as const;
+
 interface Plan {
   outShape: number[];
   keepShape: number[];
   rows: number;
   len: number;
-  params: number[];
+  params: ParamValues<typeof PARAMS>;
 }
 
-function plan(x: Tensor, axes: number[]): Plan {
+function plan(op: string, x: Tensor, axes: number[]): Plan {
+  if (x.rank > MAX_RANK) throw new KdgpuError(`${op}: tensors of rank > ${MAX_RANK} are not supported, got ${fmtShape(x.shape)}`);
   const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
   const rows = numel(kept.map((i) => x.shape[i]));
   const len = numel(axes.map((i) => x.shape[i]));
-  // [rows, len, offset, nk, (shape, stride) x nk, nr, (shape, stride) x nr]
-  const params = [rows, len, x.offset, kept.length];
-  for (const i of kept) params.push(x.shape[i], x.strides[i]);
-  params.push(axes.length);
-  for (const i of axes) params.push(x.shape[i], x.strides[i]);
   return {
     outShape: kept.map((i) => x.shape[i]),
     keepShape: x.shape.map((d, i) => (axes.includes(i) ? 1 : d)),
     rows,
     len,
-    params,
+    params: {
+      rows, len, off: x.offset,
+      nk: kept.length, keptShape: kept.map((i) => x.shape[i]), keptStrides: kept.map((i) => x.strides[i]),
+      nr: axes.length, redShape: axes.map((i) => x.shape[i]), redStrides: axes.map((i) => x.strides[i]),
+    },
   };
 }
 
 // Offsets of row r (kept dims) and element j (reduced dims), innermost dim last.
 const INDEXING = `fn rowOff(r: u32) -> u32 {
-  let nk = P[3];
   var rem = r;
-  var o = P[2];
-  for (var d = nk; d > 0u; d--) {
-    let dim = P[4u + 2u * (d - 1u)];
-    o += (rem % dim) * P[5u + 2u * (d - 1u)];
+  var o = params.off;
+  for (var d = params.nk; d > 0u; d--) {
+    let dim = params.keptShape[d - 1u];
+    o += (rem % dim) * params.keptStrides[d - 1u];
     rem = rem / dim;
   }
   return o;
 }
 fn elemOff(j: u32) -> u32 {
-  let b = 4u + 2u * P[3];
-  let nr = P[b];
+  let nr = params.nr;
   // One reduced dim (the common case): no div/mod per element.
-  if (nr == 1u) { return j * P[b + 2u]; }
+  if (nr == 1u) { return j * params.redStrides[0]; }
   var rem = j;
   var o = 0u;
   for (var d = nr; d > 0u; d--) {
-    let dim = P[b + 1u + 2u * (d - 1u)];
-    o += (rem % dim) * P[b + 2u + 2u * (d - 1u)];
+    let dim = params.redShape[d - 1u];
+    o += (rem % dim) * params.redStrides[d - 1u];
     rem = rem / dim;
   }
   return o;
 }`;
 
-function reduceKernel(kind: string, T: DType, outT: DType, perThread: boolean, init: string, combine: (a: string, v: string) => string, arg: boolean): Kernel {
+const kernels = new Map<string, Kernel<{ X: BufferType }, { O: BufferType }, typeof PARAMS>>();
+
+function reduceKernel(kind: string, T: DType, outT: DType, perThread: boolean, init: string, combine: (a: string, v: string) => string, arg: boolean) {
+  const key = `reduce:${kind}:${T}:${perThread ? 't' : 'w'}`;
+  let k = kernels.get(key);
+  if (!k) {
+    k = defineKernel({ key, inputs: { X: T }, outputs: { O: outT }, params: PARAMS, body: () => reduceBody(T, perThread, init, combine, arg) });
+    kernels.set(key, k);
+  }
+  return k;
+}
+
+function reduceBody(T: DType, perThread: boolean, init: string, combine: (a: string, v: string) => string, arg: boolean): string {
   const t = wgslType(T);
-  const head = `@group(0) @binding(0) var<storage, read> X: array<${t}>;
-@group(0) @binding(1) var<storage, read_write> O: array<${wgslType(outT)}>;
-@group(0) @binding(2) var<storage, read> P: array<u32>;
-${INDEXING}`;
   // argmax keeps (value, index); ties go to the lowest index, like PyTorch/NumPy.
   const better = (v: string, best: string) => `${v} > ${best}`;
   if (perThread) {
-    return {
-      key: `reduce:${kind}:${T}:t`,
-      nIn: 1,
-      nOut: 1,
-      code: () => `${head}
+    return `${INDEXING}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = gid.x + gid.y * nwg.x * ${WG}u;
-  if (r >= P[0]) { return; }
+  if (r >= params.rows) { return; }
   let base = rowOff(r);
   var acc: ${t} = ${init};
   var idx = 0u;
-  for (var j = 0u; j < P[1]; j++) {
+  for (var j = 0u; j < params.len; j++) {
     let v = X[base + elemOff(j)];
     ${arg ? `if (${better('v', 'acc')} || (j == 0u)) { acc = v; idx = j; }` : `acc = ${combine('acc', 'v')};`}
   }
   O[r] = ${arg ? 'i32(idx)' : 'acc'};
-}`,
-    };
+}`;
   }
-  return {
-    key: `reduce:${kind}:${T}:w`,
-    nIn: 1,
-    nOut: 1,
-    code: () => `${head}
+  return `${INDEXING}
 var<workgroup> sv: array<${t}, ${WG}>;
 var<workgroup> si: array<u32, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = wid.x + wid.y * nwg.x;
-  let valid = r < P[0];
+  let valid = r < params.rows;
   var acc: ${t} = ${init};
   var idx = 0xffffffffu;
   if (valid) {
     let base = rowOff(r);
-    for (var j = lid.x; j < P[1]; j += ${WG}u) {
+    for (var j = lid.x; j < params.len; j += ${WG}u) {
       let v = X[base + elemOff(j)];
       ${arg ? `if (idx == 0xffffffffu || ${better('v', 'acc')}) { acc = v; idx = j; }` : `acc = ${combine('acc', 'v')};`}
     }
@@ -170,12 +178,11 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
     workgroupBarrier();
   }
   if (valid && lid.x == 0u) { O[r] = ${arg ? 'i32(si[0])' : 'sv[0]'}; }
-}`,
-  };
+}`;
 }
 
 function run(kind: string, x: Tensor, axes: number[], outT: DType, init: string, combine: (a: string, v: string) => string, arg: boolean): { y: Tensor; p: Plan } {
-  const p = plan(x, axes);
+  const p = plan(kind, x, axes);
   const y = Tensor._make(Storage.alloc(p.rows, outT, p.outShape), p.outShape);
   if (p.rows === 0) return { y, p };
   // On a CPU adapter a workgroup's barriers cost more than a long serial loop, so one thread per
@@ -183,7 +190,7 @@ function run(kind: string, x: Tensor, axes: number[], outT: DType, init: string,
   // [512, 1024] summed over rows: 12.7 ms with a workgroup per row). On GPUs, many more.
   const perThread = p.len <= 64 || p.rows >= (isCpuAdapter() ? 64 : 4096);
   const k = reduceKernel(kind, x.dtype, outT, perThread, init, combine, arg);
-  dispatch(k, [x.storage.buf], [y.storage.buf], p.params, perThread ? grid(p.rows, WG) : grid(p.rows, 1));
+  dispatch(k, { X: x.storage.buf, O: y.storage.buf }, p.params, perThread ? grid(p.rows, WG) : grid(p.rows, 1));
   return { y, p };
 }
 

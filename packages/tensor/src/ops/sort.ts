@@ -1,5 +1,6 @@
 import { record } from '../autograd.ts';
-import { dispatch, grid, type Kernel, LINEAR_ID } from '../engine.ts';
+import { dispatch, grid, LINEAR_ID } from '../engine.ts';
+import { defineKernel } from '../kernel.ts';
 import { KdgpuError } from '../errors.ts';
 import { normAxis, numel } from '../shape.ts';
 import { Storage } from '../storage.ts';
@@ -16,36 +17,32 @@ import { scatterAdd } from './movement.ts';
 const WG = 64;
 
 // Copy rows into the padded work buffers: values (padding = -inf for descending, +inf ascending) and indices.
-const INIT: Kernel = {
+// rows of L elements, padded to Pw; desc = 1 for descending.
+const INIT = defineKernel({
   key: 'sort_init',
-  nIn: 1,
-  nOut: 2,
-  code: () => `@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read_write> V: array<f32>;
-@group(0) @binding(2) var<storage, read_write> I: array<i32>;
-@group(0) @binding(3) var<storage, read> P: array<u32>;
-@compute @workgroup_size(${WG})
+  inputs: { X: 'f32' },
+  outputs: { V: 'f32', I: 'i32' },
+  params: { rows: 'u32', L: 'u32', Pw: 'u32', xOff: 'u32', desc: 'u32' },
+  body: () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let k = ${LINEAR_ID(WG)};
-  let L = P[1];
-  let Pw = P[2];
-  if (k >= P[0] * Pw) { return; }
+  let L = params.L;
+  let Pw = params.Pw;
+  if (k >= params.rows * Pw) { return; }
   let r = k / Pw;
   let j = k % Pw;
-  if (j < L) { V[k] = X[P[3] + r * L + j]; I[k] = i32(j); }
-  else { V[k] = select(bitsToF32(0x7f800000u), bitsToF32(0xff800000u), P[4] == 1u); I[k] = i32(j); }
+  if (j < L) { V[k] = X[params.xOff + r * L + j]; I[k] = i32(j); }
+  else { V[k] = select(bitsToF32(0x7f800000u), bitsToF32(0xff800000u), params.desc == 1u); I[k] = i32(j); }
 }`,
-};
+});
 
 // One compare-exchange stage (block size kk, distance jj) of the bitonic network.
-const STEP: Kernel = {
+const STEP = defineKernel({
   key: 'sort_step',
-  nIn: 0,
-  nOut: 2,
-  code: () => `@group(0) @binding(0) var<storage, read_write> V: array<f32>;
-@group(0) @binding(1) var<storage, read_write> I: array<i32>;
-@group(0) @binding(2) var<storage, read> P: array<u32>;
-fn before(va: f32, ia: i32, vb: f32, ib: i32, desc: bool) -> bool {
+  inputs: {},
+  outputs: { V: 'f32', I: 'i32' },
+  params: { rows: 'u32', Pw: 'u32', desc: 'u32', kk: 'u32', jj: 'u32' },
+  body: () => `fn before(va: f32, ia: i32, vb: f32, ib: i32, desc: bool) -> bool {
   // Whether (va, ia) sorts strictly before (vb, ib); NaN sorts last; ties by index.
   if (va != va) { return false; }
   if (vb != vb) { return true; }
@@ -55,11 +52,11 @@ fn before(va: f32, ia: i32, vb: f32, ib: i32, desc: bool) -> bool {
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = ${LINEAR_ID(WG)};
-  let Pw = P[2];
+  let Pw = params.Pw;
   let half = Pw / 2u;
-  if (t >= P[0] * half) { return; }
-  let kk = P[5];
-  let jj = P[6];
+  if (t >= params.rows * half) { return; }
+  let kk = params.kk;
+  let jj = params.jj;
   let r = t / half;
   let q = t % half;
   // The q-th pair of this stage: i has bit jj clear, partner i ^ jj.
@@ -68,31 +65,31 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let up = (i & kk) == 0u;
   let a = r * Pw + i;
   let b = r * Pw + p;
-  let desc = P[4] == 1u;
+  let desc = params.desc == 1u;
   // In an "up" block the pair must end in the requested order, in a "down" block reversed.
   if ((up && before(V[b], I[b], V[a], I[a], desc)) || (!up && before(V[a], I[a], V[b], I[b], desc))) {
     let tv = V[a]; V[a] = V[b]; V[b] = tv;
     let ti = I[a]; I[a] = I[b]; I[b] = ti;
   }
 }`,
-};
+});
 
 // Drop the padding: the first L of each padded row.
-const CROP = (T: 'f32' | 'i32'): Kernel => ({
-  key: `sort_crop:${T}`,
-  nIn: 1,
-  nOut: 1,
-  code: () => `@group(0) @binding(0) var<storage, read> S: array<${T}>;
-@group(0) @binding(1) var<storage, read_write> O: array<${T}>;
-@group(0) @binding(2) var<storage, read> P: array<u32>;
-@compute @workgroup_size(${WG})
+const crop = (T: 'f32' | 'i32') =>
+  defineKernel({
+    key: `sort_crop:${T}`,
+    inputs: { S: T },
+    outputs: { O: T },
+    params: { rows: 'u32', L: 'u32', Pw: 'u32' },
+    body: () => `@compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let k = ${LINEAR_ID(WG)};
-  let L = P[1];
-  if (k >= P[0] * L) { return; }
-  O[k] = S[(k / L) * P[2] + (k % L)];
+  let L = params.L;
+  if (k >= params.rows * L) { return; }
+  O[k] = S[(k / L) * params.Pw + (k % L)];
 }`,
-});
+  });
+const CROP = { f32: crop('f32'), i32: crop('i32') } as const;
 
 /**
  * Sorts along `axis` (the last by default): returns the sorted values and, as i32, where each
@@ -117,18 +114,18 @@ export function sort(x: Tensor, opts: { axis?: number; descending?: boolean } = 
   const xc = x.isContiguous && x.offset === 0 ? x : x.contiguous();
   const wv = Tensor._make(Storage.alloc(rows * Pw, 'f32', [rows, Pw]), [rows, Pw]);
   const wi = Tensor._make(Storage.alloc(rows * Pw, 'i32', [rows, Pw]), [rows, Pw]);
-  const base = [rows, L, Pw, xc.offset, desc ? 1 : 0];
-  dispatch(INIT, [xc.storage.buf], [wv.storage.buf, wi.storage.buf], base, grid(rows * Pw, WG));
+  const d = desc ? 1 : 0;
+  dispatch(INIT, { X: xc.storage.buf, V: wv.storage.buf, I: wi.storage.buf }, { rows, L, Pw, xOff: xc.offset, desc: d }, grid(rows * Pw, WG));
   if (xc !== x) xc.dispose();
   for (let kk = 2; kk <= Pw; kk *= 2) {
     for (let jj = kk / 2; jj >= 1; jj /= 2) {
-      dispatch(STEP, [], [wv.storage.buf, wi.storage.buf], [...base, kk, jj], grid((rows * Pw) / 2, WG));
+      dispatch(STEP, { V: wv.storage.buf, I: wi.storage.buf }, { rows, Pw, desc: d, kk, jj }, grid((rows * Pw) / 2, WG));
     }
   }
   const values = Tensor._make(Storage.alloc(rows * L, 'f32', x.shape), x.shape);
   const indices = Tensor._make(Storage.alloc(rows * L, 'i32', x.shape), x.shape);
-  dispatch(CROP('f32'), [wv.storage.buf], [values.storage.buf], base, grid(rows * L, WG));
-  dispatch(CROP('i32'), [wi.storage.buf], [indices.storage.buf], base, grid(rows * L, WG));
+  dispatch(CROP.f32, { S: wv.storage.buf, O: values.storage.buf }, { rows, L, Pw }, grid(rows * L, WG));
+  dispatch(CROP.i32, { S: wi.storage.buf, O: indices.storage.buf }, { rows, L, Pw }, grid(rows * L, WG));
   wv.dispose();
   wi.dispose();
   const shape = x.shape;
