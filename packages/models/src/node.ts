@@ -10,8 +10,9 @@
  * ```
  */
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type GgufExportOptions, type GgufLoadOptions, type GgufModel, loadGgufFrom, saveGgufTo } from './gguf-model.ts';
 import type { CausalLM } from './model.ts';
 import { CONFIG_FILE, type LoadOptions, type LoadReport, loadModelFrom, loadWeights, type ModelFiles, type ModelSink, saveModelTo, type SaveOptions } from './checkpoint.ts';
 import { configFromJson, type ModelConfig } from './config.ts';
@@ -122,5 +123,41 @@ export async function loadWeightsFromFiles(model: CausalLM, paths: readonly stri
     return await loadWeights(model, sources, opts);
   } finally {
     for (const s of sources) await s.close?.();
+  }
+}
+
+/**
+ * Writes `model` as a GGUF file at `path` (through `path.tmp-<pid>`, renamed when complete, so an
+ * interrupted export leaves no half-written file under the final name).
+ */
+export async function saveGguf(model: CausalLM, path: string, opts: GgufExportOptions = {}): Promise<number> {
+  await mkdir(dirname(path) || '.', { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  let size: number;
+  try {
+    size = await saveGgufTo(model, {
+      write: async (b) => {
+        let done = 0;
+        while (done < b.byteLength) done += (await fh.write(b, done, b.byteLength - done)).bytesWritten;
+      },
+    }, opts);
+    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await rename(tmp, path);
+  return size;
+}
+
+/** Loads a GGUF file (LLaMA or GPT-2) as a kdgpu model, with its vocabulary (see `tokenizerFromGguf`). */
+export async function loadGguf(path: string, opts: GgufLoadOptions = {}): Promise<GgufModel> {
+  const src = await fileSource(path);
+  try {
+    return await loadGgufFrom(src, opts);
+  } finally {
+    await src.close?.();
   }
 }
