@@ -318,7 +318,12 @@ export function decodeGgml(bytes: Uint8Array, type: GgmlType): Float32Array {
   const out = new Float32Array((bytes.byteLength / t.bytes) * t.block);
   switch (type) {
     case 'F32':
-      if (LITTLE) return new Float32Array(bytes.slice().buffer);
+      if (LITTLE) {
+        // A copy into a fresh buffer (a Node Buffer's slice() would be a view into its pool).
+        const c = new Uint8Array(bytes.byteLength);
+        c.set(bytes);
+        return new Float32Array(c.buffer);
+      }
       for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(4 * i, true);
       return out;
     case 'F16': {
