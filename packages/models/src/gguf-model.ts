@@ -47,6 +47,8 @@ export interface GgufVocab {
   padId: number | null;
   addBos: boolean | null;
   addEos: boolean | null;
+  /** `tokenizer.ggml.add_space_prefix` (llama.cpp applies it to SentencePiece vocabularies only; kdgpu's import uses it). */
+  addSpacePrefix: boolean | null;
   /** `tokenizer.huggingface.json`: the full tokenizer.json, when kept (kdgpu writes it, so import is exact). */
   huggingfaceJson: string | null;
 }
@@ -198,6 +200,7 @@ export function vocabMetadata(v: GgufVocab): Array<[string, GgufValue]> {
   for (const [k, id] of ids) if (id !== null) kv.push([`tokenizer.ggml.${k}_token_id`, gguf.u32(id)]);
   if (v.addBos !== null) kv.push(['tokenizer.ggml.add_bos_token', gguf.bool(v.addBos)]);
   if (v.addEos !== null) kv.push(['tokenizer.ggml.add_eos_token', gguf.bool(v.addEos)]);
+  if (v.addSpacePrefix !== null) kv.push(['tokenizer.ggml.add_space_prefix', gguf.bool(v.addSpacePrefix)]);
   if (v.huggingfaceJson !== null) kv.push(['tokenizer.huggingface.json', gguf.str(v.huggingfaceJson)]);
   return kv;
 }
@@ -364,6 +367,7 @@ export function vocabFromMetadata(h: GgufHeader, file = 'file'): GgufVocab | nul
     padId: id('tokenizer.ggml.padding_token_id'),
     addBos: flag('tokenizer.ggml.add_bos_token'),
     addEos: flag('tokenizer.ggml.add_eos_token'),
+    addSpacePrefix: flag('tokenizer.ggml.add_space_prefix'),
     huggingfaceJson: m.str('tokenizer.huggingface.json'),
   };
 }

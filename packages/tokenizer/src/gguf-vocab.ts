@@ -28,6 +28,8 @@ export interface GgufVocabFields {
   padId: number | null;
   addBos: boolean | null;
   addEos: boolean | null;
+  /** `tokenizer.ggml.add_space_prefix`: a space before the text (HF ByteLevel add_prefix_space). llama.cpp honours it for SentencePiece only. */
+  addSpacePrefix: boolean | null;
   huggingfaceJson: string | null;
 }
 
@@ -103,6 +105,7 @@ export function tokenizerToGguf(tok: Tokenizer, opts: ToGgufOptions = {}): GgufV
     padId,
     addBos,
     addEos,
+    addSpacePrefix: pre.addPrefixSpace,
     huggingfaceJson: opts.keepJson === false ? null : tok.serialize(false),
   };
 }
@@ -167,7 +170,7 @@ export function tokenizerFromGguf(v: GgufVocabFields, opts: FromGgufOptions = {}
   }
   return new Tokenizer({
     model,
-    preTokenizer: new ByteLevelPreTokenizer({ addPrefixSpace: false, useRegex: true, trimOffsets: true }),
+    preTokenizer: new ByteLevelPreTokenizer({ addPrefixSpace: v.addSpacePrefix ?? false, useRegex: true, trimOffsets: true }),
     decoder: new ByteLevelDecoder(),
     postProcessor: specials.length ? new TemplateProcessing(single, pair, specials) : null,
     addedTokens: added,
