@@ -13,6 +13,7 @@
  *  - runs the tensor and tokenizer examples under Deno from the installed files;
  *  - bundles each browser-safe entry with esbuild for the browser: no Node built-ins;
  *  - runs the installed `kdgpu` bin (compiled JavaScript) under Node and Deno;
+ *  - `deno publish --dry-run` of the workspace (each package's deno.json: JSR name, version, exports);
  *  - installs @kdgpu/tokenizer alone: `npm ls --omit=dev` lists no webgpu and no native binaries.
  *
  * `--tarballs DIR` tests already-packed tarballs instead of building (how a deliberately broken
@@ -185,6 +186,10 @@ await step('esbuild bundles each browser-safe entry for a browser: no Node built
     if (builtins) problems.push(`${entry}: the bundle imports ${[...new Set(builtins)].join(', ')}`);
   }
   if (problems.length) throw new Error(problems.join('\n'));
+});
+
+await step('deno publish --dry-run: every package publishes to JSR (no slow types)', () => {
+  sh(deno, ['publish', '--dry-run', '--allow-dirty'], { cwd: root });
 });
 
 await step('@kdgpu/tokenizer alone: npm ls --omit=dev lists no webgpu and no native binaries', () => {
