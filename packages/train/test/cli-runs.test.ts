@@ -17,9 +17,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
-// These drive the Node CLI in child processes (the same runs under Deno would repeat them in Node);
-// the CLI under Deno is exercised by test/faults (kill/resume, SIGINT, SIGTERM).
-const SKIP = { skip: isDeno && 'drives the Node CLI in child processes; test/faults runs the CLI under Deno' };
+// The CLI runs in a child process of the runtime running this file (bin/kdgpu.mjs runs under both).
+const runtimeArgs = isDeno ? ['run', '-A', '--no-check', '--node-modules-dir=manual'] : [];
 const bin = fileURLToPath(new URL('../bin/kdgpu.mjs', import.meta.url));
 const corpus = fileURLToPath(new URL('./fixtures/corpus', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'kdgpu-cli-runs-'));
@@ -43,14 +42,14 @@ function cfg(name: string, extra: Record<string, unknown> = {}, file = name): st
 }
 
 function kdgpu(...args: string[]) {
-  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
+  return spawnSync(process.execPath, [...runtimeArgs, bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
 }
 
 const runDir = (name: string) => join(work, 'runs', name);
 const snapshot = (dir: string) => Object.fromEntries(['metrics.jsonl', 'checkpoints/latest.json', 'final/model.safetensors', 'config.resolved.json'].map((f) => [f, readFileSync(join(dir, f)).toString('base64')]));
 const tempsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith('.')) : []);
 
-test('a re-run refuses to overwrite the run, naming --resume, run.name and --overwrite; --overwrite moves it aside', SKIP, () => {
+test('a re-run refuses to overwrite the run, naming --resume, run.name and --overwrite; --overwrite moves it aside', () => {
   const path = cfg('base');
   const first = kdgpu('train', path, '--quiet');
   assert.equal(first.status, 0, first.stderr);
@@ -69,7 +68,7 @@ test('a re-run refuses to overwrite the run, naming --resume, run.name and --ove
   assert.deepEqual(snapshot(join(work, 'runs', aside[0]!)), before, 'moved aside intact, not deleted');
 });
 
-test('--resume: nothing to resume is an error; a changed architecture or schedule is refused; --resume DIR resumes from DIR', SKIP, () => {
+test('--resume: nothing to resume is an error; a changed architecture or schedule is refused; --resume DIR resumes from DIR', () => {
   const path = cfg('base');
   const empty = kdgpu('train', cfg('never-ran'), '--resume', '--quiet');
   assert.equal(empty.status, 1);
@@ -96,7 +95,7 @@ test('--resume: nothing to resume is an error; a changed architecture or schedul
   assert.match(fromDir.stdout, new RegExp(`resuming from ${ckpt.replace(/[/.]/g, '\\$&')} \\(step 2\\)`));
 });
 
-test('a start-up that fails writes nothing, and its error names the config field', SKIP, () => {
+test('a start-up that fails writes nothing, and its error names the config field', () => {
   const missing = kdgpu('train', cfg('missing-data', { data: { files: [join(work, 'nope.txt')], blockSize: 32, batchSize: 8 } }), '--quiet');
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /data\.files\[0\]: .*nope\.txt does not exist/);
@@ -116,7 +115,7 @@ test('a start-up that fails writes nothing, and its error names the config field
   for (const name of ['missing-data', 'missing-teacher', 'model-as-tokenizer', 'small-vocab', 'bare-type']) assert.ok(!existsSync(runDir(name)), `${name}: no run folder written`);
 });
 
-test('eval: the tokenizer is checked against the model, the block size comes from the training run; generate stops at the context', SKIP, () => {
+test('eval: the tokenizer is checked against the model, the block size comes from the training run; generate stops at the context', () => {
   const model = join(runDir('base'), 'final');
   // The frictions: `tokenizer train --out newdir/x.json` trained and then failed on the missing
   // folder; `checkpoint: config.json not found` named no folder.
@@ -144,7 +143,7 @@ test('eval: the tokenizer is checked against the model, the block size comes fro
   assert.match(gen.stderr, /note: stopped after \d+ tokens at the model's context length of 64 \(prompt \d+ \+ \d+\); --max-new-tokens asked for 500/);
 });
 
-test('plain progress follows logEvery and shows CE and KD when distilling; keepCheckpoints rotates; plot overlays two runs', SKIP, () => {
+test('plain progress follows logEvery and shows CE and KD when distilling; keepCheckpoints rotates; plot overlays two runs', () => {
   const teacher = join(runDir('base'), 'final');
   const r = kdgpu('distill', cfg('student', {
     tokenizer: { path: join(runDir('base'), 'tokenizer.json') },
