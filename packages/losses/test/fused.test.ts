@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { init, KdgpuError, memoryStats, randn, type Tensor, tensor, tidy } from '@kdgpu/tensor';
+import { init, KdgpuError, memoryStats, randn, resetPeakBytes, sync, type Tensor, tensor, tidy } from '@kdgpu/tensor';
 import { crossEntropy, forwardKL, fusedHeadLoss, jsDivergence, reverseKL, sparseTopK, type DefinedLoss, type DistillOptions } from '../src/index.ts';
 import { closeness } from './helpers.ts';
 
@@ -108,6 +108,40 @@ describe('fused head + loss', () => {
     });
     assert.ok(Math.abs((await plain.item()) - v) < 1e-6);
     for (const x of [h, W, t, labels, loss, root, loss1, plain]) x.dispose();
+  });
+
+  test('peak memory: one block of logits at a time (at most 1/4 of the unfused peak at 16 blocks)', async () => {
+    const [n, v, d] = [512, 3000, 32];
+    const h = tidy(() => randn([n, d], { seed: 1 }).mul(0.5));
+    h.requiresGrad = true;
+    const W = tidy(() => randn([v, d], { seed: 2 }).mul(0.2));
+    W.requiresGrad = true;
+    const t = tidy(() => randn([n, v], { seed: 3 }).mul(2));
+    const labels = tensor(Int32Array.from({ length: n }, (_, i) => (i * 13) % v));
+    const peakOf = async (f: () => Tensor) => {
+      h.zeroGrad();
+      W.zeroGrad();
+      await sync();
+      resetPeakBytes();
+      const before = memoryStats().liveBytes;
+      const loss = f();
+      loss.backward();
+      await sync();
+      loss.dispose();
+      return memoryStats().peakBytes - before;
+    };
+    const fused = await peakOf(() => fusedHeadLoss(h, W, t, labels, { kd: forwardKL, kdOptions: { temperature: 2 }, kdRatio: 0.5, rows: 32 }));
+    const unfused = await peakOf(() =>
+      tidy(() => {
+        const logits = h.matmul(W.transpose());
+        return forwardKL(logits, t, labels, { temperature: 2 }).mul(0.5).add(crossEntropy(logits, null, labels).mul(0.5));
+      }),
+    );
+    const NV = n * v * 4;
+    assert.ok(unfused >= 4 * NV, `unfused peak ${unfused} should hold several [N, V] buffers (${NV} bytes each)`);
+    assert.ok(fused * 4 <= unfused, `fused peak ${fused} vs unfused ${unfused}`);
+    assert.ok(fused < NV, `fused peak ${fused} is below one [N, V] buffer (${NV})`);
+    for (const x of [h, W, t, labels]) x.dispose();
   });
 
   test('bad input is refused before any work', () => {
