@@ -41,7 +41,7 @@ export interface OnPolicyMethod {
 
 /** The uniform draw of step `step` for a method's decision, from (seed, step) alone, so a resumed run draws the same. */
 export function stepDraw(seed: number, step: number, salt: number): number {
-  return mulberry32(mixSeed(seed, step, salt))();
+  return mulberry32(mixSeed(seed, step, salt))() / 2 ** 32; // mulberry32 gives uint32s
 }
 
 /** A zeroed {@link OnPolicyStats}. */
