@@ -17,10 +17,11 @@ const cfg = () => tinyLlama({ vocab_size: V, max_position_embeddings: 32 });
 // A token stream with some structure (so the models have something to learn).
 const stream = Int32Array.from({ length: 4000 }, (_, i) => (i * 7 + ((i >> 3) % 5)) % V);
 
+// Few log and eval points: every readback is a chance for the Deno stall (README, Known issues).
 const config = (distill: Record<string, unknown>, steps = 3) =>
   trainingConfig({
     run: { seed: 3 }, data: { blockSize: 16, batchSize: 4, maxEvalBlocks: 4 }, optimizer: { gradAccumulation: 2, lr: 1e-3 },
-    distill: { loss: 'forwardKL', kdRatio: 0.5, ...distill }, train: { maxSteps: steps, logEvery: 1, evalEvery: 1 }, schedule: { type: 'constant' },
+    distill: { loss: 'forwardKL', kdRatio: 0.5, ...distill }, train: { maxSteps: steps, logEvery: 3, evalEvery: 3 }, schedule: { type: 'constant' },
   });
 
 async function params(m: CausalLM): Promise<Float32Array[]> {
