@@ -22,7 +22,7 @@ export function kdgpuCacheDir(): string {
  * `<kdgpuCacheDir()>/tune.json`). A missing or unreadable file reads as empty; a failed write is
  * reported through `warn` and otherwise ignored, since the choice only affects speed.
  */
-export function fileTuneStore(path = join(kdgpuCacheDir(), 'tune.json'), warn: (s: string) => void = console.warn): TuneStore {
+export function fileTuneStore(path: string = join(kdgpuCacheDir(), 'tune.json'), warn: (s: string) => void = console.warn): TuneStore {
   const load = async (): Promise<Record<string, string>> => {
     try {
       const v: unknown = JSON.parse(await readFile(path, 'utf8'));
