@@ -12,7 +12,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type GgufExportOptions, type GgufLoadOptions, type GgufModel, loadGgufFrom, saveGgufTo } from './gguf-model.ts';
+import { configFromGguf, type GgufExportOptions, type GgufLoadOptions, type GgufModel, loadGgufFrom, saveGgufTo } from './gguf-model.ts';
+import { readGgufHeader } from './gguf.ts';
 import type { CausalLM } from './model.ts';
 import { CONFIG_FILE, type LoadOptions, type LoadReport, loadModelFrom, loadWeights, type ModelFiles, type ModelSink, saveModelTo, type SaveOptions } from './checkpoint.ts';
 import { configFromJson, type ModelConfig } from './config.ts';
@@ -93,6 +94,14 @@ function notAModel(dir: string): string | null {
 
 /** The config of the model in `dir` (its `config.json`), without loading weights. Errors name the folder. */
 export async function readModelConfig(dir: string): Promise<ModelConfig> {
+  if (isGgufFile(dir)) {
+    const src = await fileSource(dir);
+    try {
+      return configFromGguf(await readGgufHeader(src), dir);
+    } finally {
+      await src.close?.();
+    }
+  }
   const why = notAModel(dir);
   if (why) throw new Error(`loadModel: ${why}`);
   try {
@@ -104,6 +113,8 @@ export async function readModelConfig(dir: string): Promise<ModelConfig> {
 
 /** Builds a Llama or GPT2 from `dir/config.json` and loads its safetensors weights (sharded or not). Errors name the folder. */
 export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<CausalLM> {
+  // A .gguf file stands for a model folder (its vocabulary: `loadGguf`).
+  if (isGgufFile(dir)) return (await loadGguf(dir, opts)).model;
   const why = notAModel(dir);
   if (why) throw new Error(`loadModel: ${why}`);
   try {
@@ -124,6 +135,11 @@ export async function loadWeightsFromFiles(model: CausalLM, paths: readonly stri
   } finally {
     for (const s of sources) await s.close?.();
   }
+}
+
+/** Whether `path` is a `.gguf` file (accepted wherever a model folder is). */
+function isGgufFile(path: string): boolean {
+  return path.toLowerCase().endsWith('.gguf') && existsSync(path) && statSync(path).isFile();
 }
 
 /**

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { init, noGrad, tensor } from '@kdgpu/tensor';
 import { createModel, tinyLlama } from '@kdgpu/models';
-import { fileSource, loadGguf, saveModel } from '@kdgpu/models/node';
+import { fileSource, loadGguf, loadModel, readModelConfig, saveModel } from '@kdgpu/models/node';
 import { readGgufHeader } from '@kdgpu/models';
 import { tokenizerFromGguf, trainBpe } from '@kdgpu/tokenizer';
 import { main } from '../src/cli.ts';
@@ -32,6 +32,11 @@ test('kdgpu export --format gguf writes a GGUF with the tokenizer that imports w
     const a = (await noGrad(() => model.forward(x)).data()) as Float32Array;
     const b = (await noGrad(() => back.model.forward(x)).data()) as Float32Array;
     assert.deepEqual([...b], [...a]);
+    // A .gguf file is accepted where a model folder is (teachers, --model).
+    assert.equal((await readModelConfig(out)).vocab_size, 64);
+    const viaLoadModel = await loadModel(out);
+    assert.deepEqual([...((await noGrad(() => viaLoadModel.forward(x)).data()) as Float32Array)], [...a]);
+    viaLoadModel.dispose();
     const tok2 = tokenizerFromGguf(back.vocab!);
     assert.deepEqual(tok2.encode('hello the cat').ids, tok.encode('hello the cat').ids);
     await assert.rejects(main(['export', modelDir, '--out', out]), /exists; pass --overwrite/);
