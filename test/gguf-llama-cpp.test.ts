@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { init, noGrad, tensor } from '@kdgpu/tensor';
 import { bytesSource, type CausalLM, createModel, encodeModelGguf, type GgufExportType, loadGgufFrom, tinyGPT2, tinyLlama } from '@kdgpu/models';
-import { tokenizerFromGguf, tokenizerToGguf, trainBpe } from '@kdgpu/tokenizer';
+import { ByteLevelPreTokenizer, tokenizerFromGguf, tokenizerToGguf, trainBpe } from '@kdgpu/tokenizer';
 
 type NodeLlamaCpp = typeof import('node-llama-cpp');
 type Llama = Awaited<ReturnType<NodeLlamaCpp['getLlama']>>;
@@ -168,5 +168,40 @@ test('llama.cpp: f32 export imported back into kdgpu gives bit-equal logits', as
     assert.deepEqual([...(await logProbs(back.model, [1, 5, 9, 2, 7]))], [...want]);
     model.dispose();
     back.model.dispose();
+  }
+});
+
+test('llama.cpp: a GPT-2-style kdgpu tokenizer (no normalizer, no prefix space) exported to GGUF tokenizes text as kdgpu does', async (t) => {
+  const llama = await llamaCpp();
+  if (typeof llama === 'string') {
+    console.log(`SKIP: ${llama}`);
+    t.skip(llama);
+    return;
+  }
+  await init();
+  const tok = await trainBpe([CORPUS, 'Héllo wörld — ümlauts, émojis 🙂 and tabs\tand\nnewlines   spaces. '.repeat(4)], {
+    vocabSize: 400,
+    showProgress: false,
+    specialTokens: ['<|endoftext|>'],
+    preTokenizer: new ByteLevelPreTokenizer({ addPrefixSpace: false, useRegex: true }),
+  });
+  const model = createModel(tinyLlama({ vocab_size: 448 }), { seed: 1 });
+  const bytes = await encodeModelGguf(model, { type: 'f32', vocab: tokenizerToGguf(tok) });
+  model.dispose();
+  const dir = mkdtempSync(join(tmpdir(), 'kdgpu-gguf-'));
+  const path = join(dir, 'vocab.gguf');
+  writeFileSync(path, bytes);
+  const lm = await llama.loadModel({ modelPath: path, vocabOnly: true });
+  try {
+    const texts = ['the quick brown fox', ' leading space and  double  spaces', 'Héllo wörld 🙂 unseen ✓ 12345 CAPS', 'tabs\tand\nnewlines\n\n  end '];
+    for (const text of texts) {
+      const mine = tok.encode(text, { addSpecialTokens: false }).ids;
+      assert.deepEqual(lm.tokenize(text) as unknown as number[], mine, JSON.stringify(text));
+      assert.equal(lm.detokenize(asTokens(mine)), tok.decode(mine), `decode ${JSON.stringify(text)}`);
+    }
+    console.log(`llama.cpp tokenizes ${texts.length} texts with kdgpu's ids`);
+  } finally {
+    await lm.dispose();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
