@@ -15,6 +15,7 @@ import type { TrainConfig } from './config-schema.ts';
 import { loadTokenizerFile } from './data-node.ts';
 import type { TeacherSpec } from './objective.ts';
 import { offlineTeacher, readOfflineFooter } from './offline-logits-node.ts';
+import { ggufTokenizer, isGgufPath } from './gguf-node.ts';
 import { closeSync } from 'node:fs';
 
 type TeacherEntry = TrainConfig['teachers'][number];
@@ -47,7 +48,9 @@ export async function inspectTeachers(c: TrainConfig): Promise<TeacherFacts[]> {
     } catch (e) {
       throw new KdgpuError(`${field}: ${(e as Error).message.replace(/^loadModel: /, '')}`);
     }
-    out.push({ field, path: t.path, config, tokenizer: teacherTokenizer(t, i) });
+    // A .gguf teacher carries its vocabulary: used when no tokenizer is given or found beside it.
+    const tokenizer = teacherTokenizer(t, i) ?? (isGgufPath(t.path) ? await ggufTokenizer(t.path, field) : null);
+    out.push({ field, path: t.path, config, tokenizer });
   }
   return out;
 }
