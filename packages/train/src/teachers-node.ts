@@ -48,8 +48,8 @@ export async function inspectTeachers(c: TrainConfig): Promise<TeacherFacts[]> {
     } catch (e) {
       throw new KdgpuError(`${field}: ${(e as Error).message.replace(/^loadModel: /, '')}`);
     }
-    // A .gguf teacher carries its vocabulary: used when no tokenizer is given or found beside it.
-    const tokenizer = teacherTokenizer(t, i) ?? (isGgufPath(t.path) ? await ggufTokenizer(t.path, field) : null);
+    // A .gguf teacher carries its vocabulary: it wins over a tokenizer.json beside the file, not over teachers[i].tokenizer.
+    const tokenizer = isGgufPath(t.path) && !t.tokenizer ? ((await ggufTokenizer(t.path, field)) ?? teacherTokenizer(t, i)) : teacherTokenizer(t, i);
     out.push({ field, path: t.path, config, tokenizer });
   }
   return out;
