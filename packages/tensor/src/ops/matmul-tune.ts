@@ -183,8 +183,8 @@ export function staleReason(rec: TuneRecord, runnerUp: string, now: Record<strin
  * every candidate, the date, the adapter, the host's load) and later processes start from it
  * instead of timing everything (a few seconds on lavapipe, mostly compiling the candidates); but
  * since a choice timed while the machine was busy can be wrong, the first use in a process
- * re-checks it: the chosen kernel and the runner-up are timed once side by side, and all the
- * candidates are timed again (and the record rewritten) when the choice is
+ * re-checks it: the chosen kernel and the runner-up are timed side by side (a second time to
+ * confirm a verdict of stale), and all the candidates are timed again (and the record rewritten) when the choice is
  * {@link STALE_VS_RUNNER_UP} times slower than the runner-up, {@link STALE_VS_RECORDED} times
  * slower than recorded, or was timed under a much higher load than now. `KDGPU_MATMUL=<name>`
  * pins a kernel and skips tuning. Every candidate sums in the same order and gives the same bits
@@ -219,8 +219,16 @@ export async function tuneMatmul(opts: TuneOptions = {}): Promise<TuneResult> {
         opts.log?.(`matmul kernel for ${adapter}: ${rec.choice} (tuned ${rec.date.slice(0, 10)}${where}; not re-checked)`);
         return { choice: rec.choice, ms: {}, source: 'store', record: rec };
       }
-      const now = await measure([rec.choice, runnerUp], rec.size, rec.reps, opts.time);
-      const why = staleReason(rec, runnerUp, now, rec.load, loadNow(store));
+      const pair = [rec.choice, runnerUp];
+      const now = await measure(pair, rec.size, rec.reps, opts.time);
+      let why = staleReason(rec, runnerUp, now, rec.load, loadNow(store));
+      if (why !== null) {
+        // A second look before paying for a full re-tune: on a shared machine single timings jump
+        // by 2-3x (seen on lavapipe under load), and the best of both looks is what counts.
+        const again = await measure(pair, rec.size, rec.reps, opts.time);
+        for (const n of pair) now[n] = Math.min(now[n]!, again[n]!);
+        why = staleReason(rec, runnerUp, now, rec.load, loadNow(store));
+      }
       if (why === null) {
         choose(rec.choice);
         opts.log?.(`matmul kernel for ${adapter}: ${rec.choice} (tuned ${rec.date.slice(0, 10)}${where}; re-checked: ${rec.choice} ${fmt(now[rec.choice]!)}, runner-up ${runnerUp} ${fmt(now[runnerUp]!)}; \`kdgpu tune\` re-tunes)`);
