@@ -159,19 +159,20 @@ async function measure(names: readonly string[], size: number, reps: number, tim
 
 /**
  * Whether a stored choice has gone stale, from the chosen kernel and the runner-up timed now side
- * by side (`now`) and the loads then and now. Returns the reason, or null to keep the choice.
+ * by side (`now`) and the loads then and now. Returns the reason and whether it rests on the
+ * timings (worth a second look) or on the loads, or null to keep the choice.
  */
-export function staleReason(rec: TuneRecord, runnerUp: string, now: Record<string, number>, loadThen?: number, loadToday?: number): string | null {
+function staleReason(rec: TuneRecord, runnerUp: string, now: Record<string, number>, loadThen?: number, loadToday?: number): { by: 'timings' | 'load'; why: string } | null {
   const c = now[rec.choice]!;
   const r = now[runnerUp]!;
-  if (c > STALE_VS_RUNNER_UP * r) return `${rec.choice} now takes ${fmt(c)}, the runner-up ${runnerUp} ${fmt(r)}`;
+  if (c > STALE_VS_RUNNER_UP * r) return { by: 'timings', why: `${rec.choice} now takes ${fmt(c)}, the runner-up ${runnerUp} ${fmt(r)}` };
   const then = rec.ms[rec.choice]!;
   // Slower than recorded counts only when the machine is not busier than it was then: a busy
   // moment slows every kernel alike, which the side-by-side comparison above already allows for.
   const busierNow = loadThen !== undefined && loadToday !== undefined && loadToday > 1.5 * loadThen + 0.25;
-  if (c > STALE_VS_RECORDED * then && !busierNow) return `${rec.choice} now takes ${fmt(c)}, ${(c / then).toFixed(1)}x the ${fmt(then)} recorded on ${rec.date.slice(0, 10)}`;
+  if (c > STALE_VS_RECORDED * then && !busierNow) return { by: 'timings', why: `${rec.choice} now takes ${fmt(c)}, ${(c / then).toFixed(1)}x the ${fmt(then)} recorded on ${rec.date.slice(0, 10)}` };
   if (loadThen !== undefined && loadToday !== undefined && loadThen > 1 && loadThen > STALE_LOAD_RATIO * Math.max(loadToday, 0.25)) {
-    return `it was timed under a load of ${loadThen.toFixed(2)} per core, ${loadToday.toFixed(2)} now`;
+    return { by: 'load', why: `it was timed under a load of ${loadThen.toFixed(2)} per core, ${loadToday.toFixed(2)} now` };
   }
   return null;
 }
@@ -183,10 +184,11 @@ export function staleReason(rec: TuneRecord, runnerUp: string, now: Record<strin
  * every candidate, the date, the adapter, the host's load) and later processes start from it
  * instead of timing everything (a few seconds on lavapipe, mostly compiling the candidates); but
  * since a choice timed while the machine was busy can be wrong, the first use in a process
- * re-checks it: the chosen kernel and the runner-up are timed side by side (a second time to
- * confirm a verdict of stale), and all the candidates are timed again (and the record rewritten) when the choice is
- * {@link STALE_VS_RUNNER_UP} times slower than the runner-up, {@link STALE_VS_RECORDED} times
- * slower than recorded, or was timed under a much higher load than now. `KDGPU_MATMUL=<name>`
+ * re-checks it: the chosen kernel and the runner-up are timed side by side (twice, to confirm a
+ * verdict of stale), and all the candidates are timed again and the record rewritten when the
+ * choice is {@link STALE_VS_RUNNER_UP} times slower than the runner-up, {@link STALE_VS_RECORDED}
+ * times slower than recorded (unless the machine is busier now), or was timed under
+ * {@link STALE_LOAD_RATIO} times today's load. `KDGPU_MATMUL=<name>`
  * pins a kernel and skips tuning. Every candidate sums in the same order and gives the same bits
  * (tested), so the choice changes speed, never results.
  */
@@ -199,6 +201,7 @@ export async function tuneMatmul(opts: TuneOptions = {}): Promise<TuneResult> {
   const key = storeKey();
   const store = opts.store;
   const where = store?.where ? ` (${store.where})` : '';
+  const savedTo = store ? `; saved to ${store.where ?? 'the store'}` : '';
   const adapter = adapterName();
   const size = opts.size ?? 512;
   const reps = opts.reps ?? 2;
@@ -221,22 +224,22 @@ export async function tuneMatmul(opts: TuneOptions = {}): Promise<TuneResult> {
       }
       const pair = [rec.choice, runnerUp];
       const now = await measure(pair, rec.size, rec.reps, opts.time);
-      let why = staleReason(rec, runnerUp, now, rec.load, loadNow(store));
-      if (why !== null) {
+      let stale = staleReason(rec, runnerUp, now, rec.load, loadNow(store));
+      if (stale?.by === 'timings') {
         // A second look before paying for a full re-tune: on a shared machine single timings jump
         // by 2-3x (seen on lavapipe under load), and the best of both looks is what counts.
         const again = await measure(pair, rec.size, rec.reps, opts.time);
         for (const n of pair) now[n] = Math.min(now[n]!, again[n]!);
-        why = staleReason(rec, runnerUp, now, rec.load, loadNow(store));
+        stale = staleReason(rec, runnerUp, now, rec.load, loadNow(store));
       }
-      if (why === null) {
+      if (stale === null) {
         choose(rec.choice);
         opts.log?.(`matmul kernel for ${adapter}: ${rec.choice} (tuned ${rec.date.slice(0, 10)}${where}; re-checked: ${rec.choice} ${fmt(now[rec.choice]!)}, runner-up ${runnerUp} ${fmt(now[runnerUp]!)}; \`kdgpu tune\` re-tunes)`);
         return { choice: rec.choice, ms: now, source: 'store', record: rec };
       }
-      retuned = `the stored choice has gone stale: ${why}`;
+      retuned = `the stored choice has gone stale: ${stale.why}`;
     } else if (typeof saved === 'string' || (saved && typeof saved === 'object')) {
-      retuned = `the stored choice ${JSON.stringify(typeof saved === 'string' ? saved : (saved as { choice?: unknown }).choice)} has no usable timings or names no current kernel`;
+      retuned = typeof saved === 'string' ? `the stored choice "${saved}" was saved without timings (by an older kdgpu)` : 'the stored record is malformed or names no current kernel';
     }
     if (retuned) opts.log?.(`matmul kernel for ${adapter}: ${retuned}; tuning again`);
   }
@@ -245,7 +248,7 @@ export async function tuneMatmul(opts: TuneOptions = {}): Promise<TuneResult> {
   choose(best);
   const load = loadNow(store);
   const record: TuneRecord = { choice: best, ms, size, reps, adapter, date: new Date().toISOString(), ...(load !== undefined ? { load } : {}) };
-  opts.log?.(`matmul autotune on ${adapter} at ${size}^3: ${Object.entries(ms).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')} -> ${best}${store ? `; saved to${where || ' the store'}` : ''}`);
+  opts.log?.(`matmul autotune on ${adapter} at ${size}^3: ${Object.entries(ms).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')} -> ${best}${savedTo}`);
   await store?.write(key, record);
   return { choice: best, ms, source: 'timed', record, ...(retuned ? { retuned } : {}) };
 }
