@@ -20,7 +20,7 @@ the choice with its timings, date and the machine's load in a cache file; each l
 (the choice against the runner-up) and tunes again when it has gone stale. This command tunes now,
 whatever the file holds: run it after a driver update, or when a run's log says its kernel was timed
 on a busy machine. The file is $KDGPU_CACHE_DIR/tune.json, else $XDG_CACHE_HOME/kdgpu/tune.json, else
-~/.cache/kdgpu/tune.json. KDGPU_MATMUL=<kernel> pins a kernel instead.`,
+~/.cache/kdgpu/tune.json (here: ${tuneFilePath()}). KDGPU_MATMUL=<kernel> pins a kernel instead.`,
   flags: {
     show: { type: 'boolean', help: 'print the saved choices and how they were measured, without timing anything' },
     size: { type: 'integer', value: 'N', default: 512, help: 'side of the square product timed' },
