@@ -22,6 +22,7 @@ import { createLoss, lossInfo, type LossInfo } from '@kdgpu/losses';
 import type { CausalLM } from '@kdgpu/models';
 import type { Tokenizer } from '@kdgpu/tokenizer';
 import type { Batch } from './blocks.ts';
+import { hash64 } from './checksum.ts';
 import type { DistillConfig, KdReduction } from './config-schema.ts';
 import type { DistillPart } from './step.ts';
 import { checkVocabulary } from './vocab.ts';
@@ -59,13 +60,20 @@ export interface ObjectiveOptions {
   log?: (message: string) => void;
 }
 
+/** What decides how a tokenizer maps text to ids: vocabulary, merges, added tokens, normalizer, pre-tokenizer. */
+function tokenizerIdentity(t: Tokenizer): string {
+  const j = JSON.parse(t.serialize(false));
+  return JSON.stringify([j.model?.vocab, j.model?.merges, j.added_tokens?.map((x: { id: number; content: string }) => [x.id, x.content]), j.normalizer, j.pre_tokenizer]);
+}
+
 /** Whether two tokenizers map text to the same ids (same vocabulary, merges, added tokens, normalizer and pre-tokenizer). */
 export function sameTokenizer(a: Tokenizer, b: Tokenizer): boolean {
-  const key = (t: Tokenizer) => {
-    const j = JSON.parse(t.serialize(false));
-    return JSON.stringify([j.model?.vocab, j.model?.merges, j.added_tokens?.map((x: { id: number; content: string }) => [x.id, x.content]), j.normalizer, j.pre_tokenizer]);
-  };
-  return key(a) === key(b);
+  return tokenizerIdentity(a) === tokenizerIdentity(b);
+}
+
+/** A short key of what {@link sameTokenizer} compares (stored in files made for one tokenizer). */
+export function tokenizerKey(t: Tokenizer): string {
+  return hash64(new TextEncoder().encode(tokenizerIdentity(t)));
 }
 
 /** The loss named by `distill.loss`, with errors that name the config field. */

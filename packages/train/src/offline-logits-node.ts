@@ -9,6 +9,8 @@ import type { CausalLM } from '@kdgpu/models';
 import { type Batch, countBlocks, type TokenArray } from './blocks.ts';
 import { crc32, hash64 } from './checksum.ts';
 import { decodeBlock, denseLogits, encodeBlock, MAGIC, type OfflineFooter } from './offline-logits.ts';
+import { topKRows, type SparseFooter } from './sparse-logits.ts';
+import { type SparseSettings, writeSparseLogits } from './sparse-logits-node.ts';
 
 export interface OfflineLogitsOptions {
   blockSize: number;
@@ -25,6 +27,30 @@ export interface OfflineLogitsOptions {
 /** A key for a token stream, so a logits file is never used with other data. */
 export function tokensKey(tokens: TokenArray): string {
   return hash64(new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength));
+}
+
+/**
+ * The teachers' processed logits [B, T, V] (ensembled, truncated as `o` says, τ = 1), read back, for
+ * the blocks of `tokens` from block `first` on, `o.batchSize` blocks at a time.
+ */
+async function* teacherRows(teachers: CausalLM[], tokens: TokenArray, o: OfflineLogitsOptions, first: number): AsyncGenerator<{ start: number; B: number; rows: Float32Array }> {
+  const T = o.blockSize;
+  const n = countBlocks(tokens.length, T);
+  for (let start = first; start < n; start += o.batchSize) {
+    const B = Math.min(o.batchSize, n - start);
+    const ids = new Int32Array(B * T);
+    for (let r = 0; r < B; r++) ids.set(tokens.subarray((start + r) * T, (start + r + 1) * T), r * T);
+    const z = noGrad(() =>
+      tidy(() => {
+        const x = tensor(ids, { shape: [B, T], dtype: 'i32' });
+        const outs = teachers.map((m) => m.forward(x));
+        return processTeachers(outs, { topK: o.topK, topP: o.topP, ensemble: o.ensemble, teacherWeights: o.teacherWeights, temperature: 1 });
+      }),
+    );
+    const rows = (await z.data()) as Float32Array;
+    z.dispose();
+    yield { start, B, rows };
+  }
 }
 
 /**
@@ -47,19 +73,7 @@ export async function writeOfflineLogits(teachers: CausalLM[], tokens: TokenArra
   };
   try {
     await write(MAGIC);
-    for (let start = 0; start < n; start += o.batchSize) {
-      const B = Math.min(o.batchSize, n - start);
-      const ids = new Int32Array(B * T);
-      for (let r = 0; r < B; r++) ids.set(tokens.subarray((start + r) * T, (start + r + 1) * T), r * T);
-      const z = noGrad(() =>
-        tidy(() => {
-          const x = tensor(ids, { shape: [B, T], dtype: 'i32' });
-          const outs = teachers.map((m) => m.forward(x));
-          return processTeachers(outs, { topK: o.topK, topP: o.topP, ensemble: o.ensemble, teacherWeights: o.teacherWeights, temperature: 1 });
-        }),
-      );
-      const rows = (await z.data()) as Float32Array;
-      z.dispose();
+    for await (const { start, B, rows } of teacherRows(teachers, tokens, o, 0)) {
       for (let r = 0; r < B; r++) {
         const rec = encodeBlock(rows.subarray(r * T * V, (r + 1) * T * V), T, V);
         footer.records.push([offset, rec.byteLength, crc32(rec)]);
@@ -82,6 +96,48 @@ export async function writeOfflineLogits(teachers: CausalLM[], tokens: TokenArra
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** Options of {@link writeSparseOfflineLogits}. */
+export interface SparseOfflineOptions {
+  blockSize: number;
+  batchSize: number;
+  /** Entries kept per position. */
+  topK: number;
+  ensemble?: 'logits' | 'probs';
+  teacherWeights?: number[];
+  /** Identifies the tokenizer (`tokenizerKey`), stored to tell "other tokenizer" from "other data". */
+  tokenizerKey: string;
+  /** Identifies the teachers (their folders), so a resumed write uses the same ones. */
+  producer: string;
+  /** Continue an unfinished write (see sparse-logits-node.ts). */
+  resume?: boolean;
+  journalEvery?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Runs the teachers (ensembled, τ = 1, no truncation) over every block of `tokens` in order and
+ * writes each position's top-K ids, log-probabilities and tail to the sparse file `path`
+ * (sparse-logits.ts): crash-safe and resumable.
+ */
+export async function writeSparseOfflineLogits(teachers: CausalLM[], tokens: TokenArray, path: string, o: SparseOfflineOptions): Promise<SparseFooter> {
+  const T = o.blockSize;
+  const V = teachers[0].config.vocab_size;
+  const n = countBlocks(tokens.length, T);
+  if (n === 0) throw new KdgpuError(`offline logits: ${tokens.length} tokens make no block of ${T}`);
+  const settings: SparseSettings = {
+    vocabSize: V, blockSize: T, topK: Math.min(o.topK, V), source: 'teachers', tokensKey: tokensKey(tokens), tokenizerKey: o.tokenizerKey, blocks: n,
+    producer: JSON.stringify([o.producer, o.ensemble ?? 'logits', o.teacherWeights ?? null]),
+  };
+  const dense: OfflineLogitsOptions = { blockSize: T, batchSize: o.batchSize, topK: 0, topP: 1, ensemble: o.ensemble, teacherWeights: o.teacherWeights };
+  const produce = (start: number) =>
+    (async function* () {
+      for await (const { B, rows } of teacherRows(teachers, tokens, dense, start)) {
+        yield Array.from({ length: B }, (_, r) => topKRows(rows.subarray(r * T * V, (r + 1) * T * V), T, V, o.topK));
+      }
+    })();
+  return writeSparseLogits(path, settings, produce, { resume: o.resume, journalEvery: o.journalEvery, onProgress: o.onProgress });
 }
 
 /** Reads a logits file's footer (validating magic, sizes and offsets). */

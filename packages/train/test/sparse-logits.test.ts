@@ -145,7 +145,7 @@ test('a killed write leaves no file at the path; --resume finishes it byte for b
     const { data, journal } = partialPaths(path);
     assert.ok(fs.existsSync(data) && fs.existsSync(journal));
     // Bytes past what the journal vouches for (a batch cut by the kill) are dropped on resume.
-    fs.appendFileSync(data, new Uint8Array(100).fill(7));
+    fs.appendFileSync(data, new Uint8Array(200_000).fill(7)); // more than the rest of the file
     await assert.rejects(writeSparseLogits(path, settings(7), source(7, 2), {}), /an unfinished write exists .*pass --resume to continue it or --overwrite/);
     await assert.rejects(writeSparseLogits(path, settings(7, { topK: 32 }), source(7, 2), { resume: true }), /started with topK = 16, this run has 32/);
     let seen = 0;
