@@ -298,7 +298,7 @@ export function checkSparseFooter(footer: unknown, end: number, fail: (m: string
   if (!count(f.blockSize) || f.blockSize > 1 << 20) fail(`footer field blockSize is ${show(f.blockSize)}, not a block size`);
   if (!count(f.topK) || f.topK > Math.min(f.vocabSize, 65535)) fail(`footer field topK is ${show(f.topK)}, not in [1, min(vocabSize, 65535)]`);
   if (f.logProbStep !== LOGPROB_STEP) fail(`footer field logProbStep is ${show(f.logProbStep)}; this kdgpu reads ${LOGPROB_STEP}`);
-  if (f.source !== 'teachers' && f.source !== 'vllm') fail(`footer field source is ${JSON.stringify(f.source)}, not "teachers" or "vllm"`);
+  if (f.source !== 'teachers' && f.source !== 'vllm') fail(`footer field source is ${show(f.source)}, not "teachers" or "vllm"`);
   if (typeof f.tokensKey !== 'string' || typeof f.tokenizerKey !== 'string') fail('footer has no tokensKey/tokenizerKey');
   f.records.forEach((rec, i) => {
     const ok = Array.isArray(rec) && rec.length === 3 && rec.every((x) => Number.isSafeInteger(x) && x >= 0) && rec[2] <= 0xffffffff;

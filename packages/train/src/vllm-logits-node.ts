@@ -93,7 +93,7 @@ export async function convertVllmLogits(jsonl: string, tokens: TokenArray, out: 
             try {
               const r = parseVllmLine(line, where);
               if (r.customId !== null && r.customId !== `block-${b}`) {
-                throw new Error(`vllm logits: ${where}: custom_id is ${JSON.stringify(r.customId)}, the line for block ${b} was expected: put the lines in request order (e.g. \`jq -s -c 'sort_by(.custom_id | ltrimstr("block-") | tonumber)[]'\`)`);
+                throw new Error(`vllm logits: ${where}: custom_id is ${JSON.stringify(r.customId.slice(0, 60))}, the line for block ${b} was expected: put the lines in request order (e.g. \`jq -s -c 'sort_by(.custom_id | ltrimstr("block-") | tonumber)[]'\`)`);
               }
               const p = prompt(tokens, T, b);
               block = vllmBlock(r, p.subarray(0, T), p.length > T ? p[T] : undefined, { topK: settings.topK, vocabSize: o.vocabSize, tokenizer: o.tokenizer, where, block: b });

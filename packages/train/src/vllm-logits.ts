@@ -46,6 +46,11 @@ export interface TokenText {
 /** Errors of this reader start with this, then the file and line. */
 export const VLLM_ERROR = 'vllm logits';
 
+/** A value for a message: JSON, cut short (a hostile line may hold megabytes in one field). */
+const show = (v: unknown): string => {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 60)}...` : s;
+};
 const isObj = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
 const isId = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) < 2 ** 31;
 
@@ -70,13 +75,13 @@ export function parseVllmLine(text: string, where: string): VllmResponse {
   let body: Record<string, unknown> = j;
   if ('response' in j && !('choices' in j)) {
     // vllm run-batch: the completions response is response.body.
-    if (j.error != null) fail(`the request failed: error ${JSON.stringify(j.error).slice(0, 200)}`);
+    if (j.error != null) fail(`the request failed: error ${show(j.error)}`);
     const r = j.response;
     if (!isObj(r) || !isObj(r.body)) return fail('response.body is missing (not a vllm run-batch output line)');
-    if (r.status_code !== undefined && r.status_code !== 200) fail(`response.status_code is ${JSON.stringify(r.status_code)}, not 200: ${JSON.stringify(r.body).slice(0, 200)}`);
+    if (r.status_code !== undefined && r.status_code !== 200) fail(`response.status_code is ${show(r.status_code)}, not 200: ${show(r.body)}`);
     body = r.body;
   }
-  if ('error' in body && !('choices' in body)) fail(`the server answered an error: ${JSON.stringify(body.error ?? body).slice(0, 200)}`);
+  if ('error' in body && !('choices' in body)) fail(`the server answered an error: ${show(body.error ?? body)}`);
   const choices = body.choices;
   if (!Array.isArray(choices) || !isObj(choices[0])) return fail('choices[0] is missing (not a /v1/completions response)');
   const c = choices[0];
@@ -94,13 +99,13 @@ export function parseVllmLine(text: string, where: string): VllmResponse {
     if (!isObj(p)) return fail(`choices[0].prompt_logprobs[${i}] is not a map of token id -> logprob`);
     return Object.entries(p).map(([k, v]): VllmEntry => {
       const id = Number(k);
-      if (!/^\d+$/.test(k) || !isId(id)) fail(`choices[0].prompt_logprobs[${i}] has key ${JSON.stringify(k).slice(0, 40)}, not a token id`);
+      if (!/^\d+$/.test(k) || !isId(id)) fail(`choices[0].prompt_logprobs[${i}] has key ${show(k)}, not a token id`);
       // Older servers give the bare logprob; current ones { logprob, rank, decoded_token }.
       const e = typeof v === 'number' ? { logprob: v } : v;
-      if (!isObj(e)) return fail(`choices[0].prompt_logprobs[${i}]["${k}"] is not {logprob, rank, decoded_token}`);
+      if (!isObj(e)) return fail(`choices[0].prompt_logprobs[${i}][${show(k)}] is not {logprob, rank, decoded_token}`);
       const lp = e.logprob;
-      if (typeof lp !== 'number' || Number.isNaN(lp) || lp > 1e-3) fail(`choices[0].prompt_logprobs[${i}]["${k}"].logprob is ${JSON.stringify(lp)}, not a log-probability`);
-      const rank = e.rank === undefined || e.rank === null ? null : Number.isSafeInteger(e.rank) && (e.rank as number) >= 1 ? (e.rank as number) : fail(`choices[0].prompt_logprobs[${i}]["${k}"].rank is ${JSON.stringify(e.rank)}`);
+      if (typeof lp !== 'number' || Number.isNaN(lp) || lp > 1e-3) fail(`choices[0].prompt_logprobs[${i}][${show(k)}].logprob is ${show(lp)}, not a log-probability`);
+      const rank = e.rank === undefined || e.rank === null ? null : Number.isSafeInteger(e.rank) && (e.rank as number) >= 1 ? (e.rank as number) : fail(`choices[0].prompt_logprobs[${i}][${show(k)}].rank is ${show(e.rank)}`);
       const decoded = typeof e.decoded_token === 'string' ? e.decoded_token : null;
       return { id, logprob: Math.min(0, lp as number), rank, decoded };
     });
