@@ -18,7 +18,7 @@
  */
 
 import { KdgpuError, type Tensor } from '@kdgpu/tensor';
-import { createLoss, lossInfo, type LossInfo } from '@kdgpu/losses';
+import { createLoss, lossInfo, type LossInfo, type SparseTeacher } from '@kdgpu/losses';
 import type { CausalLM } from '@kdgpu/models';
 import type { Tokenizer } from '@kdgpu/tokenizer';
 import type { Batch } from './blocks.ts';
@@ -44,8 +44,13 @@ export type TeacherSpec =
       kind: 'offline';
       /** The vocabulary the stored logits cover. */
       vocabSize: number;
-      /** Teacher logits [B, T, V] for a batch, already ensembled and truncated when stored. */
-      logits: (batch: Batch) => Tensor;
+      /**
+       * Teacher logits [B, T, V] for a batch, already ensembled and truncated when stored; or, from
+       * a sparse file (`sparse`), the batch's top-k ids, log-probabilities and tail.
+       */
+      logits: (batch: Batch) => Tensor | SparseTeacher;
+      /** The file is sparse (top-k + tail): the loss takes `distill.lossOptions.missingMass`. */
+      sparse?: boolean;
       name: string;
     };
 
@@ -168,6 +173,12 @@ export function buildObjective(o: ObjectiveOptions): DistillPart {
       }
       // The stored logits are already truncated and ensembled: the loss must not do it again.
       const { topK: _k, topP: _p, ensemble: _e, teacherWeights: _w, ...rest } = { ...configOptions(info, d, null), ...perPosition } as Record<string, unknown>;
+      if (!first.sparse && rest.missingMass !== undefined) {
+        throw new KdgpuError(`distill.lossOptions.missingMass: applies to sparse stored logits only, and ${first.name} holds truncated logits; remove missingMass, or write a sparse file with \`kdgpu logits CONFIG --top-k K\``);
+      }
+      if (first.sparse && d.loss === 'logitMSE') {
+        throw new KdgpuError(`distill.loss "logitMSE" compares raw teacher logits, which the sparse file ${first.name} does not hold; choose a divergence (e.g. forwardKL), or use dense offline logits`);
+      }
       return { loss: bind(d, rest), teachers: { kind: 'offline', logits: first.logits }, reduction };
     }
     case 'model': {

@@ -4,13 +4,15 @@
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { noGrad, tensor, tidy, KdgpuError } from '@kdgpu/tensor';
-import { teacherLogits as processTeachers } from '@kdgpu/losses';
+import { SparseTeacher, teacherLogits as processTeachers } from '@kdgpu/losses';
 import type { CausalLM } from '@kdgpu/models';
 import { type Batch, countBlocks, type TokenArray } from './blocks.ts';
 import { crc32, hash64 } from './checksum.ts';
 import { decodeBlock, denseLogits, encodeBlock, MAGIC, type OfflineFooter } from './offline-logits.ts';
-import { topKRows, type SparseFooter } from './sparse-logits.ts';
-import { type SparseSettings, writeSparseLogits } from './sparse-logits-node.ts';
+import { padSparse, topKRows, type SparseFooter } from './sparse-logits.ts';
+import { checkSparseLogits, isSparseLogitsFile, SparseLogitsFile, type SparseSettings, writeSparseLogits } from './sparse-logits-node.ts';
+import { tokenizerKey } from './objective.ts';
+import type { Tokenizer } from '@kdgpu/tokenizer';
 
 export interface OfflineLogitsOptions {
   blockSize: number;
@@ -114,6 +116,7 @@ export interface SparseOfflineOptions {
   resume?: boolean;
   journalEvery?: number;
   onProgress?: (done: number, total: number) => void;
+  onStart?: (start: number, total: number) => void;
 }
 
 /**
@@ -137,7 +140,7 @@ export async function writeSparseOfflineLogits(teachers: CausalLM[], tokens: Tok
         yield Array.from({ length: B }, (_, r) => topKRows(rows.subarray(r * T * V, (r + 1) * T * V), T, V, o.topK));
       }
     })();
-  return writeSparseLogits(path, settings, produce, { resume: o.resume, journalEvery: o.journalEvery, onProgress: o.onProgress });
+  return writeSparseLogits(path, settings, produce, { resume: o.resume, journalEvery: o.journalEvery, onProgress: o.onProgress, onStart: o.onStart });
 }
 
 /** Reads a logits file's footer (validating magic, sizes and offsets). */
@@ -181,8 +184,21 @@ export function readOfflineFooter(path: string): { fd: number; footer: OfflineFo
   }
 }
 
-/** Refuses stored logits computed on another token stream than `tokens` (other data, tokenizer or cleaning). */
-export function checkOfflineLogitsData(path: string, tokens: TokenArray): void {
+/**
+ * Refuses stored logits computed on another token stream than `tokens` (other data, tokenizer or
+ * cleaning); a sparse file also names another tokenizer as such (when `tok` is given).
+ */
+export function checkOfflineLogitsData(path: string, tokens: TokenArray, tok?: Tokenizer): void {
+  if (isSparseLogitsFile(path)) {
+    const f = new SparseLogitsFile(path);
+    try {
+      if (tok) checkSparseLogits(f, { tokenizerKey: tokenizerKey(tok) });
+      checkSparseLogits(f, { tokensKey: tokensKey(tokens) });
+    } finally {
+      f.close();
+    }
+    return;
+  }
   const { fd, footer } = readOfflineFooter(path);
   closeSync(fd);
   if (footer.tokensKey !== tokensKey(tokens)) {
@@ -211,4 +227,32 @@ export async function offlineTeacher(path: string, vocabSize: number, tokens?: T
     });
     return denseLogits(blocks, T, vocabSize);
   };
+}
+
+/**
+ * A sparse teacher source for the trainer: each batch's blocks read from the sparse file `path`
+ * (only those records, decoded and checked), padded to K slots, uploaded as a `SparseTeacher`
+ * ([B, T, K] ids and log-probabilities, [B, T] log tail). Blocks must sit at multiples of the
+ * block size (`data.randomOffset` false). `close()` releases the file.
+ */
+export function sparseOfflineTeacher(path: string, vocabSize: number): { teacher: (batch: Batch) => SparseTeacher; close: () => void } {
+  const file = new SparseLogitsFile(path);
+  try {
+    checkSparseLogits(file, { vocabSize });
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  const { blockSize: T, topK: K } = file.footer;
+  const teacher = (batch: Batch) => {
+    const [B, Tb] = batch.shape;
+    if (Tb !== T) throw new KdgpuError(`offline logits ${path}: blocks of ${T} tokens, the batch has ${Tb}`);
+    const blocks = Array.from(batch.blocks, (blk, r) => {
+      if (batch.starts[r] !== blk * T) throw new KdgpuError('offline logits need fixed block starts: set data.randomOffset to false');
+      return file.block(blk);
+    });
+    const p = padSparse(blocks, T, K);
+    return new SparseTeacher(tensor(p.ids, { shape: [B, T, K], dtype: 'i32' }), tensor(p.logProbs, { shape: [B, T, K] }), tensor(p.tail, { shape: [B, T] }), vocabSize);
+  };
+  return { teacher, close: () => file.close() };
 }

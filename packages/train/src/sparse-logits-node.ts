@@ -38,6 +38,8 @@ export interface SparseWriteOptions {
   journalEvery?: number;
   /** Called after each batch with (blocks done, total). */
   onProgress?: (done: number, total: number) => void;
+  /** Called once before the first block is produced, with the block it starts at (> 0 when resuming). */
+  onStart?: (start: number, total: number) => void;
 }
 
 interface Journal {
@@ -118,6 +120,7 @@ export async function writeSparseLogits(path: string, settings: SparseSettings, 
   };
   try {
     if (!o.resume) await commit();
+    o.onStart?.(records.length, settings.blocks);
     for await (const batch of produce(records.length)) {
       for (const b of batch) {
         const rec = encodeSparseBlock(b, T, settings.vocabSize);

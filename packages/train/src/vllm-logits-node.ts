@@ -61,6 +61,7 @@ export interface VllmConvertOptions {
   resume?: boolean;
   journalEvery?: number;
   onProgress?: (done: number, total: number) => void;
+  onStart?: (start: number, total: number) => void;
 }
 
 /**
@@ -114,5 +115,5 @@ export async function convertVllmLogits(jsonl: string, tokens: TokenArray, out: 
         lines.close();
       }
     })();
-  return writeSparseLogits(out, settings, produce, { resume: o.resume, journalEvery: o.journalEvery, onProgress: o.onProgress });
+  return writeSparseLogits(out, settings, produce, { resume: o.resume, journalEvery: o.journalEvery, onProgress: o.onProgress, onStart: o.onStart });
 }

@@ -76,6 +76,11 @@ converts the answers into the sparse file, refusing them if the server's tokeniz
     }
     const tokens = await tokenizeFiles(c, files.train, tok, c.data.cacheDir ?? join(runDir, 'cache', 'tokens'));
     const progress = f.quiet ? undefined : (d: number, n: number) => process.stderr.write(`\rlogits: ${d}/${n} blocks`);
+    const onStart = (start: number, n: number) => {
+      if (start > 0) process.stderr.write(`logits: resuming at block ${start} of ${n}\n`);
+    };
+    // How often an unfinished sparse write's journal is brought up to date (a kill loses at most that much work).
+    const journalEvery = process.env.KDGPU_LOGITS_JOURNAL_SECONDS ? Number(process.env.KDGPU_LOGITS_JOURNAL_SECONDS) : undefined;
     const done = (msg: string) => {
       if (!f.quiet) process.stderr.write('\n');
       console.log(msg);
@@ -90,7 +95,7 @@ converts the answers into the sparse file, refusing them if the server's tokeniz
     if (f['from-vllm'] !== undefined) {
       const V = modelVocab(c, tok);
       const footer = await convertVllmLogits(resolve(f['from-vllm']), tokens, out, {
-        blockSize: c.data.blockSize, topK: K, vocabSize: V, tokenizer: tok, tokensKey: tokensKey(tokens), tokenizerKey: tokenizerKey(tok), resume: f.resume, onProgress: progress,
+        blockSize: c.data.blockSize, topK: K, vocabSize: V, tokenizer: tok, tokensKey: tokensKey(tokens), tokenizerKey: tokenizerKey(tok), resume: f.resume, journalEvery, onProgress: progress, onStart,
       });
       return done(`wrote ${out}: ${footer.records.length} blocks of ${footer.blockSize}, top ${footer.topK} + tail per position, from vLLM`);
     }
@@ -100,7 +105,7 @@ converts the answers into the sparse file, refusing them if the server's tokeniz
       const models = teachers.specs.flatMap((s) => (s.kind === 'model' ? [s.model] : []));
       const common = { blockSize: c.data.blockSize, batchSize: c.data.batchSize, ensemble: c.distill?.ensemble, teacherWeights: c.teachers.map((t) => t.weight), onProgress: progress };
       if (sparse) {
-        const footer = await writeSparseOfflineLogits(models, tokens, out, { ...common, topK: K, tokenizerKey: tokenizerKey(tok), producer: JSON.stringify(c.teachers.map((t) => resolve(t.path))), resume: f.resume });
+        const footer = await writeSparseOfflineLogits(models, tokens, out, { ...common, topK: K, tokenizerKey: tokenizerKey(tok), producer: JSON.stringify(c.teachers.map((t) => resolve(t.path))), resume: f.resume, journalEvery, onStart });
         return done(`wrote ${out}: ${footer.records.length} blocks of ${footer.blockSize}, top ${footer.topK} + tail per position`);
       }
       const footer = await writeOfflineLogits(models, tokens, out, { ...common, topK: c.offlineLogits.topK, topP: c.offlineLogits.topP });
