@@ -58,7 +58,7 @@ test('kdgpu logits --top-k 64, then kdgpu distill from that file', SKIP, () => {
   assert.equal(d.status, 0, d.stderr);
   const metrics = readFileSync(join(work, 'runs', 'student', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const trainRows = metrics.filter((m) => m.split === 'train');
-  assert.ok(trainRows.length > 0 && trainRows.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.kd) && m.kd > 0), JSON.stringify(trainRows));
+  assert.ok(trainRows.length > 0 && trainRows.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.losses.kd) && m.losses.kd > 0), JSON.stringify(trainRows));
   assert.ok(existsSync(join(work, 'runs', 'student', 'final', 'model.safetensors')));
 
   // The missing-mass mode is a loss option; on dense stored logits it is refused before training.
