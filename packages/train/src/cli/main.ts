@@ -13,6 +13,7 @@ import { initCommand } from './commands/init.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { plotCommand } from './commands/plot.ts';
 import { tokenizerTrainCommand } from './commands/tokenizer-train.ts';
+import { tuneCommand } from './commands/tune.ts';
 import { distillCommand, trainCommand } from './commands/train.ts';
 
 /**
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command<Record<string, FlagSpec>>[] = [
   logitsCommand,
   exportCommand,
   plotCommand,
+  tuneCommand,
 ] as unknown as Command<Record<string, FlagSpec>>[];
 
 /** `kdgpu --help`. */
