@@ -7,6 +7,7 @@
 
 import { type Command, commandHelp, type FlagSpec, parseArgs, suggest, UsageError } from './args.ts';
 import { evalCommand } from './commands/eval.ts';
+import { exportCommand } from './commands/export.ts';
 import { generateCommand } from './commands/generate.ts';
 import { initCommand } from './commands/init.ts';
 import { logitsCommand } from './commands/logits.ts';
@@ -27,6 +28,7 @@ export const COMMANDS: readonly Command<Record<string, FlagSpec>>[] = [
   evalCommand,
   generateCommand,
   logitsCommand,
+  exportCommand,
   plotCommand,
   tuneCommand,
 ] as unknown as Command<Record<string, FlagSpec>>[];
