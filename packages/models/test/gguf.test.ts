@@ -314,3 +314,15 @@ test('gguf: import refuses files whose tensors or metadata do not fit kdgpu\'s m
     });
   }
 });
+
+test('gguf: BF16 and F16 tensors decode to f32 (BF16: the upper 16 bits of an f32)', () => {
+  const want = [1, -2, 0.5, 3.140625, -0, 65280]; // exact in both BF16 and F16
+  const f32 = new Float32Array(want);
+  const u32 = new Uint32Array(f32.buffer);
+  const bf16 = new Uint8Array(want.length * 2);
+  const dv = new DataView(bf16.buffer);
+  u32.forEach((u, i) => dv.setUint16(2 * i, u >>> 16, true));
+  assert.deepEqual([...decodeGgml(bf16, 'BF16')], want);
+  assert.deepEqual([...decodeGgml(encodeGgml(f32, 'F16'), 'F16')], want);
+  assert.throws(() => decodeGgml(new Uint8Array(33), 'Q8_0'), /33 bytes is not a whole number of Q8_0 blocks/);
+});

@@ -10,6 +10,8 @@ import { fileSource, loadGguf, loadModel, readModelConfig, saveModel } from '@kd
 import { readGgufHeader } from '@kdgpu/models';
 import { tokenizerFromGguf, trainBpe } from '@kdgpu/tokenizer';
 import { main } from '../src/cli.ts';
+import { inspectTeachers } from '../src/teachers-node.ts';
+import type { TrainConfig } from '../src/config-schema.ts';
 
 test('kdgpu export --format gguf writes a GGUF with the tokenizer that imports with equal logits; refuses to overwrite', async () => {
   await init();
@@ -37,6 +39,10 @@ test('kdgpu export --format gguf writes a GGUF with the tokenizer that imports w
     const viaLoadModel = await loadModel(out);
     assert.deepEqual([...((await noGrad(() => viaLoadModel.forward(x)).data()) as Float32Array)], [...a]);
     viaLoadModel.dispose();
+    // ... with its vocabulary as the tokenizer: a teacher, and `kdgpu generate --model file.gguf`.
+    const [facts] = await inspectTeachers({ teachers: [{ path: out }] } as unknown as TrainConfig);
+    assert.deepEqual(facts!.tokenizer!.encode('hello the cat').ids, tok.encode('hello the cat').ids);
+    assert.equal(await main(['generate', '--model', out, '--prompt', 'hello', '--max-new-tokens', '3', '--temperature', '0']), 0);
     const tok2 = tokenizerFromGguf(back.vocab!);
     assert.deepEqual(tok2.encode('hello the cat').ids, tok.encode('hello the cat').ids);
     await assert.rejects(main(['export', modelDir, '--out', out]), /exists; pass --overwrite/);
