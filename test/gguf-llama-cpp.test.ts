@@ -104,9 +104,11 @@ for (const [arch, config] of CASES) {
       const ctx = await lm.createContext({ contextSize: 64, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
       try {
         assert.equal(lm.tokens.bos, 1, 'BOS id from tokenizer.ggml.bos_token_id');
-        // Decoding a token through llama.cpp's byte-level vocabulary gives kdgpu's text.
+        // Decoding through llama.cpp's byte-level vocabulary gives kdgpu's text (this tokenizer adds a
+        // prefix space, which node-llama-cpp's detokenize drops under Deno but not under Node; the
+        // exact comparison is in the tokenization test below).
         const probe = tok.encode('the quick fox', { addSpecialTokens: false }).ids;
-        assert.equal(lm.detokenize(asTokens(probe)), tok.decode(probe));
+        assert.equal(lm.detokenize(asTokens(probe)).trimStart(), tok.decode(probe).trimStart());
 
         const prompt = [1, ...probe];
         const seq = ctx.getSequence();
