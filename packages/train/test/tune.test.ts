@@ -182,10 +182,15 @@ test('the training log names the cache file; `kdgpu tune` re-tunes, --show print
     const help = kdgpu('tune', '--help');
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--show[\s\S]*--size N[\s\S]*--reps N/);
-    // In a run's log (the first process after `kdgpu tune`): the choice, when it was timed, the file.
+    // In a run's log: where a tuning was saved, and later where the choice came from. (Tuned in
+    // this process, under its own adapter key: Deno's own WebGPU names the adapter differently
+    // from the Node CLI's Dawn.)
     const logged: string[] = [];
     await init();
-    await tuneMatmul({ store: fileTuneStore(path), size: 64, reps: 1, log: (s) => logged.push(s), time: (n) => rec.ms[n]! });
+    const fake = (n: string) => 10 + MATMUL_CANDIDATES.findIndex((c) => c.name === n);
+    await tuneMatmul({ store: fileTuneStore(path), force: true, size: 64, reps: 1, log: (s) => logged.push(s), time: fake });
+    assert.match(logged.join('\n'), new RegExp(`-> ${MATMUL_CANDIDATES[0]!.name}; saved to ${path.replace(/[/.]/g, '\\$&')}$`));
+    await tuneMatmul({ store: fileTuneStore(path), size: 64, reps: 1, log: (s) => logged.push(s), time: fake });
     assert.match(logged.join('\n'), new RegExp(`\\(tuned \\d{4}-\\d\\d-\\d\\d \\(${path.replace(/[/.]/g, '\\$&')}\\); re-checked`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
