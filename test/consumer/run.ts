@@ -14,7 +14,8 @@
  *  - bundles each browser-safe entry with esbuild for the browser: no Node built-ins;
  *  - runs the installed `kdgpu` bin (compiled JavaScript) under Node and Deno;
  *  - `deno publish --dry-run` of the workspace (each package's deno.json: JSR name, version, exports);
- *  - installs @kdgpu/tokenizer alone: `npm ls --omit=dev` lists no webgpu and no native binaries.
+ *  - installs @kdgpu/tokenizer alone: `npm ls --omit=dev` lists no webgpu and no native binaries;
+ *  - installs @kdgpu/tensor alone: no webgpu, and `init()` in Node fails naming `npm install webgpu`.
  *
  * `--tarballs DIR` tests already-packed tarballs instead of building (how a deliberately broken
  * tarball was shown to fail it); `--keep` leaves the scratch folder for inspection.
@@ -203,6 +204,17 @@ await step('@kdgpu/tokenizer alone: npm ls --omit=dev lists no webgpu and no nat
   if (natives) throw new Error(`native binaries installed:\n${natives}`);
   const installed = readdirSync(join(tok, 'node_modules')).filter((d) => !d.startsWith('.'));
   if (installed.join() !== '@kdgpu') throw new Error(`installed more than @kdgpu/tokenizer: ${installed.join(', ')}`);
+});
+
+await step('@kdgpu/tensor alone: webgpu (the optional peer) is not installed, and init() in Node names `npm install webgpu`', () => {
+  const dir = join(work, 'tensor-only');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'kdgpu-tensor-only', private: true, type: 'module' }));
+  npm(['install', '--prefer-offline', '--no-package-lock', tarball('tensor')], dir);
+  if (existsSync(join(dir, 'node_modules', 'webgpu'))) throw new Error('webgpu was installed with @kdgpu/tensor');
+  writeFileSync(join(dir, 'init.mjs'), "import { init } from '@kdgpu/tensor';\nawait init();\n");
+  const r = spawnSync(process.execPath, ['init.mjs'], { cwd: dir, encoding: 'utf8', env });
+  if (r.status === 0 || !r.stderr.includes('npm install webgpu')) throw new Error(`exit ${r.status}; stderr:\n${r.stderr.slice(0, 1500)}`);
 });
 
 const seconds = ((performance.now() - started) / 1000).toFixed(0);
