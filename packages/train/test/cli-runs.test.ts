@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,7 +112,14 @@ test('a start-up that fails writes nothing, and its error names the config field
   const bare = kdgpu('train', cfg('bare-type', { model: { type: 'llama' } }), '--quiet');
   assert.equal(bare.status, 1);
   assert.match(bare.stderr, /model: "type": "llama" alone gives transformers' default size .*set model\.preset to one of babyLlama58M/);
-  for (const name of ['missing-data', 'missing-teacher', 'model-as-tokenizer', 'small-vocab', 'bare-type']) assert.ok(!existsSync(runDir(name)), `${name}: no run folder written`);
+  // distill: a teacher (here one without a tokenizer beside it) with fewer rows than the student's tokenizer.
+  const lonely = join(work, 'lonely-teacher');
+  cpSync(join(runDir('base'), 'final'), lonely, { recursive: true });
+  const smallTeacher = kdgpu('distill', cfg('small-teacher', { tokenizer: { train: { vocabSize: 400, minFrequency: 2 } }, teachers: [{ path: lonely }], distill: { loss: 'forwardKL' } }), '--quiet');
+  assert.equal(smallTeacher.status, 1);
+  assert.match(smallTeacher.stderr, /teacher .*lonely-teacher has a vocabulary of 300, smaller than the 400 tokens of the tokenizer trained on data.*Distil from a teacher trained with the student's tokenizer/);
+  const names = ['missing-data', 'missing-teacher', 'model-as-tokenizer', 'small-vocab', 'bare-type', 'small-teacher'];
+  for (const name of names) assert.ok(!existsSync(runDir(name)), `${name}: no run folder written`);
 });
 
 test('eval: the tokenizer is checked against the model, the block size comes from the training run; generate stops at the context', () => {
@@ -132,6 +139,21 @@ test('eval: the tokenizer is checked against the model, the block size comes fro
   const mismatch = kdgpu('eval', '--model', model, '--tokenizer', big, join(corpus, 'fortunes.dev'));
   assert.equal(mismatch.status, 1);
   assert.match(mismatch.stderr, /the model .*final \(config\.json vocab_size\) has a vocabulary of 300, smaller than the 400 tokens of the tokenizer .*big-tokenizer\.json/);
+  // The same check in generate, before any weights are read.
+  const genMismatch = kdgpu('generate', '--model', model, '--tokenizer', big, '--prompt', 'The cat');
+  assert.equal(genMismatch.status, 1);
+  assert.match(genMismatch.stderr, /the model .*final \(config\.json vocab_size\) has a vocabulary of 300, smaller than the 400 tokens of the tokenizer .*big-tokenizer\.json/);
+  assert.equal(genMismatch.stdout, '', 'nothing generated');
+  // A model vocabulary larger than the tokenizer's (padded embeddings) is fine and reported.
+  const small = join(work, 'small-tokenizer.json');
+  assert.equal(kdgpu('tokenizer', 'train', '--out', small, '--vocab-size', '280', '--quiet', join(corpus, 'fortunes.train')).status, 0);
+  const padded = kdgpu('eval', '--model', model, '--tokenizer', small, join(corpus, 'fortunes.dev'));
+  assert.equal(padded.status, 0, padded.stderr);
+  assert.match(JSON.parse(padded.stdout).notes[0], /has a vocabulary of 300, 20 more than the 280 of the tokenizer .*small-tokenizer\.json \(padded embeddings/);
+  // The friction: a model's config.json given as --tokenizer failed with "model: expected an object, found undefined".
+  const configAsTok = kdgpu('eval', '--model', model, '--tokenizer', join(model, 'config.json'), join(corpus, 'fortunes.dev'));
+  assert.equal(configAsTok.status, 1);
+  assert.match(configAsTok.stderr, /--tokenizer: .*final\/config\.json is a model's config\.json, not a tokenizer\.json; a kdgpu run keeps its tokenizer in <run>\/tokenizer\.json/);
   const ok = kdgpu('eval', '--model', model, join(corpus, 'fortunes.dev'));
   assert.equal(ok.status, 0, ok.stderr);
   const report = JSON.parse(ok.stdout);
@@ -141,6 +163,18 @@ test('eval: the tokenizer is checked against the model, the block size comes fro
   const gen = kdgpu('generate', '--model', model, '--prompt', 'The cat', '--max-new-tokens', '500', '--temperature', '0');
   assert.equal(gen.status, 0, gen.stderr);
   assert.match(gen.stderr, /note: stopped after \d+ tokens at the model's context length of 64 \(prompt \d+ \+ \d+\); --max-new-tokens asked for 500/);
+  // The friction: `--max-tokens 5 --temp 0` gave 50 tokens at 0.8. Now the flags are honoured:
+  // greedy output does not depend on the seed, and 5 new tokens are a strict prefix of 10.
+  const greedy = (n: number, seed: number) => {
+    const r = kdgpu('generate', '--model', model, '--prompt', 'The cat', '--max-new-tokens', String(n), '--temperature', '0', '--seed', String(seed));
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.replace(/\n$/, '');
+  };
+  const five = greedy(5, 1);
+  const ten = greedy(10, 2);
+  assert.equal(greedy(5, 3), five, '--temperature 0 is greedy whatever the seed');
+  assert.ok(ten.startsWith(five) && ten.length > five.length && five.length > 'The cat'.length, `${JSON.stringify(five)} / ${JSON.stringify(ten)}`);
+  assert.ok(gen.stdout.startsWith(ten), 'greedy: the longest run continues the same text');
 });
 
 test('plain progress follows logEvery and shows CE and KD when distilling; keepCheckpoints rotates; plot overlays two runs', () => {
@@ -170,4 +204,13 @@ test('plain progress follows logEvery and shows CE and KD when distilling; keepC
   for (const name of ['base', 'student']) assert.ok(svg.includes(`data-series="${name}: losses train"`) && svg.includes(`>${name}</text>`), name);
   assert.ok(svg.includes('data-series="student: losses kd"') && svg.includes('<g class="axes log"'));
   assert.ok(statSync(out).size > 1000);
+});
+
+test('a diverging run exits non-zero naming the step (it used to print "done" with a loss of 0)', () => {
+  // A learning rate this large sends the weights to ~1e30 after one step: every later loss overflows.
+  const r = kdgpu('train', cfg('diverge', { optimizer: { lr: 1e30, clipGradNorm: 0 }, train: { maxSteps: 8, logEvery: 1, evalEvery: 100, checkpointEvery: 100, maxNonFiniteSteps: 2 } }), '--quiet');
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /training stopped at step (\d+): steps \d+-\1 \(2 in a row\) had a non-finite loss or gradient and were skipped \(limit train\.maxNonFiniteSteps = 2\); lower optimizer\.lr/);
+  assert.doesNotMatch(r.stdout, /\bdone\b/);
+  assert.ok(!existsSync(join(runDir('diverge'), 'final')), 'no final model');
 });

@@ -20,6 +20,8 @@ export const logitMSE: DefinedLoss<LogitMSEOptions> = defineLoss<LogitMSEOptions
   needsTeacher: true,
   usesTemperature: false,
   ownOptions: [],
+  // Raw logits: a sparse teacher holds log-probabilities of k tokens only.
+  sparse: false,
   perToken: (s, t) => {
     const fin = tidy(() => noGrad(() => s.add(t!).abs().lt(Infinity)));
     const diff = tidy(() => where(fin, s.sub(t!), 0));
