@@ -12,9 +12,10 @@
  *    noUncheckedIndexedAccess, exactOptionalPropertyTypes) and skipLibCheck off: 0 errors;
  *  - runs the tensor and tokenizer examples under Deno from the installed files;
  *  - bundles each browser-safe entry with esbuild for the browser: no Node built-ins;
- *  - runs the installed `kdgpu` bin (compiled JavaScript) under Node and Deno;
+ *  - runs the installed `kdgpu` bin (compiled JavaScript): `init` under Node, a 2-step `train` under Deno;
  *  - `deno publish --dry-run` of the workspace (each package's deno.json: JSR name, version, exports);
- *  - installs @kdgpu/tokenizer alone: `npm ls --omit=dev` lists no webgpu and no native binaries.
+ *  - installs @kdgpu/tokenizer alone: `npm ls --omit=dev` lists no webgpu and no native binaries;
+ *  - installs @kdgpu/tensor alone: no webgpu, and `init()` in Node fails naming `npm install webgpu`.
  *
  * `--tarballs DIR` tests already-packed tarballs instead of building (how a deliberately broken
  * tarball was shown to fail it); `--keep` leaves the scratch folder for inspection.
@@ -166,11 +167,24 @@ for (const name of DENO_EXAMPLES) {
   });
 }
 
-await step('the installed kdgpu bin (compiled JavaScript) under Node and Deno', () => {
+await step('the installed kdgpu bin (compiled JavaScript): init under Node, a 2-step train under Deno', () => {
   const bin = join(app, 'node_modules/@kdgpu/train/bin/kdgpu.mjs');
   sh(join(app, 'node_modules/.bin/kdgpu'), ['init', 'node-run.json'], { cwd: app });
-  sh(deno, ['run', '-A', '--node-modules-dir=manual', bin, 'init', 'deno-run.json'], { cwd: app });
-  for (const f of ['node-run.json', 'deno-run.json']) if (!existsSync(join(app, f))) throw new Error(`kdgpu init wrote no ${f}`);
+  if (!existsSync(join(app, 'node-run.json'))) throw new Error('kdgpu init wrote no node-run.json');
+  // A whole CLI run under Deno: config validation (ajv), tokenizer training, steps, checkpoints.
+  mkdirSync(join(app, 'corpus'));
+  for (const f of ['fortunes.train', 'fortunes.dev']) writeFileSync(join(app, 'corpus', f), readFileSync(join(root, 'packages/train/test/fixtures/corpus', f)));
+  writeFileSync(join(app, 'deno-run.json'), JSON.stringify({
+    run: { name: 'deno-run', outDir: 'runs', seed: 1 },
+    data: { dir: 'corpus', blockSize: 32, batchSize: 4, maxEvalBlocks: 4 },
+    tokenizer: { train: { vocabSize: 300, minFrequency: 2, specialTokens: ['<pad>', '<s>', '</s>'] } },
+    model: { type: 'llama', preset: 'tinyLlama', config: { max_position_embeddings: 64 } },
+    train: { maxSteps: 2, logEvery: 1, evalEvery: 2, checkpointEvery: 2 },
+  }));
+  sh(deno, ['run', '-A', '--node-modules-dir=manual', bin, 'train', 'deno-run.json', '--quiet'], { cwd: app });
+  for (const f of ['metrics.jsonl', 'tokenizer.json', 'final/model.safetensors']) {
+    if (!existsSync(join(app, 'runs/deno-run', f))) throw new Error(`the Deno run wrote no runs/deno-run/${f}`);
+  }
 });
 
 await step('esbuild bundles each browser-safe entry for a browser: no Node built-ins', async () => {
@@ -203,6 +217,17 @@ await step('@kdgpu/tokenizer alone: npm ls --omit=dev lists no webgpu and no nat
   if (natives) throw new Error(`native binaries installed:\n${natives}`);
   const installed = readdirSync(join(tok, 'node_modules')).filter((d) => !d.startsWith('.'));
   if (installed.join() !== '@kdgpu') throw new Error(`installed more than @kdgpu/tokenizer: ${installed.join(', ')}`);
+});
+
+await step('@kdgpu/tensor alone: webgpu (the optional peer) is not installed, and init() in Node names `npm install webgpu`', () => {
+  const dir = join(work, 'tensor-only');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'kdgpu-tensor-only', private: true, type: 'module' }));
+  npm(['install', '--prefer-offline', '--no-package-lock', tarball('tensor')], dir);
+  if (existsSync(join(dir, 'node_modules', 'webgpu'))) throw new Error('webgpu was installed with @kdgpu/tensor');
+  writeFileSync(join(dir, 'init.mjs'), "import { init } from '@kdgpu/tensor';\nawait init();\n");
+  const r = spawnSync(process.execPath, ['init.mjs'], { cwd: dir, encoding: 'utf8', env });
+  if (r.status === 0 || !r.stderr.includes('npm install webgpu')) throw new Error(`exit ${r.status}; stderr:\n${r.stderr.slice(0, 1500)}`);
 });
 
 const seconds = ((performance.now() - started) / 1000).toFixed(0);

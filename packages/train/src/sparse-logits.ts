@@ -27,7 +27,7 @@ import { inflateBounded } from './offline-logits.ts';
  */
 
 /** File magic (start and end) of a sparse logits file. */
-export const SPARSE_MAGIC = new TextEncoder().encode('KDGPUSL1');
+export const SPARSE_MAGIC: Uint8Array = new TextEncoder().encode('KDGPUSL1');
 /** Nats per log-probability code step. */
 export const LOGPROB_STEP = 1 / 2048;
 /** The largest code of a non-zero probability (log p = −65534/2048 ≈ −32). */

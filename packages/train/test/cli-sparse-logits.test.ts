@@ -15,13 +15,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
-const SKIP = { skip: isDeno && 'drives the Node CLI in child processes; test/faults runs the CLI under Deno' };
+// The CLI runs in a child process of the runtime running this file (bin/kdgpu.mjs runs under both).
+const runtimeArgs = isDeno ? ['run', '-A', '--no-check', '--node-modules-dir=manual'] : [];
 const bin = fileURLToPath(new URL('../bin/kdgpu.mjs', import.meta.url));
 const corpus = fileURLToPath(new URL('./fixtures/corpus', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'kdgpu-cli-sparse-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
-const kdgpu = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
+const kdgpu = (...args: string[]) => spawnSync(process.execPath, [...runtimeArgs, bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
 const logits = join(work, 'teacher.sparse');
 
 function cfg(name: string, extra: Record<string, unknown> = {}): string {
@@ -43,7 +44,7 @@ function cfg(name: string, extra: Record<string, unknown> = {}): string {
   return path;
 }
 
-test('kdgpu logits --top-k 64, then kdgpu distill from that file', SKIP, () => {
+test('kdgpu logits --top-k 64, then kdgpu distill from that file', () => {
   const teacher = kdgpu('train', cfg('teacher', { tokenizer: { train: { vocabSize: 300, minFrequency: 2 } }, teachers: [], offlineLogits: undefined, distill: undefined }), '--quiet');
   assert.equal(teacher.status, 0, teacher.stderr);
   const student = cfg('student');
@@ -70,7 +71,7 @@ test('kdgpu logits --top-k 64, then kdgpu distill from that file', SKIP, () => {
   assert.match(bad.stderr, /distill\.lossOptions\.missingMass: applies to sparse stored logits only/);
 });
 
-test('a sparse file for another block size or data is refused by distill, naming the field and the fix', SKIP, () => {
+test('a sparse file for another block size or data is refused by distill, naming the field and the fix', () => {
   assert.ok(existsSync(logits), 'written by the first test');
   const block = kdgpu('distill', cfg('other-block', { data: { dir: corpus, blockSize: 16, batchSize: 8, maxEvalBlocks: 8, randomOffset: false }, model: { type: 'llama', preset: 'tinyLlama', config: { max_position_embeddings: 64 } } }), '--quiet');
   assert.notEqual(block.status, 0);
@@ -81,11 +82,11 @@ test('a sparse file for another block size or data is refused by distill, naming
   assert.ok(!existsSync(join(work, 'runs', 'other-data', 'final')));
 });
 
-test('a killed sparse logits run leaves no file; --resume finishes it to the same bytes', SKIP, async () => {
+test('a killed sparse logits run leaves no file; --resume finishes it to the same bytes', async () => {
   const path = join(work, 'resumed.sparse');
   const c = cfg('resume', { offlineLogits: { path } });
   // SIGKILL once the journal vouches for a first batch (journal after every batch for the test).
-  const child = spawn(process.execPath, [bin, 'logits', c, '--top-k', '64', '--quiet'], { env: { ...env, KDGPU_LOGITS_JOURNAL_SECONDS: '0' }, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...runtimeArgs, bin, 'logits', c, '--top-k', '64', '--quiet'], { env: { ...env, KDGPU_LOGITS_JOURNAL_SECONDS: '0' }, stdio: 'ignore' });
   const journal = `${path}.partial.json`;
   const records = () => {
     try {
@@ -118,7 +119,7 @@ test('a killed sparse logits run leaves no file; --resume finishes it to the sam
   assert.deepEqual(readFileSync(path), readFileSync(logits), 'the same bytes as the uninterrupted run of the first test');
 });
 
-test('vLLM: the request file, and answers converted by kdgpu logits --from-vllm', SKIP, () => {
+test('vLLM: the request file, and answers converted by kdgpu logits --from-vllm', () => {
   const c = cfg('vllm', { offlineLogits: { path: join(work, 'vllm.sparse') } });
   const req = join(work, 'requests.jsonl');
   const r = kdgpu('logits', c, '--top-k', '4', '--vllm-requests', req, '--vllm-model', 'big/teacher', '--quiet');

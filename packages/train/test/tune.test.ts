@@ -162,7 +162,9 @@ test('the training log names the cache file; `kdgpu tune` re-tunes, --show print
   const env: Record<string, string> = { ...(process.env as Record<string, string>), KDGPU_CACHE_DIR: dir };
   delete env.KDGPU_MATMUL;
   const bin = fileURLToPath(new URL('../bin/kdgpu.mjs', import.meta.url));
-  const kdgpu = (...args: string[]) => spawnSync(nodeBin, [bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
+  // The CLI under the test's own runtime, so that it tunes the same WebGPU adapter (Deno: its own WebGPU).
+  const runtimeArgs = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined' ? ['run', '-A', '--no-check', '--node-modules-dir=manual'] : [];
+  const kdgpu = (...args: string[]) => spawnSync(process.execPath, [...runtimeArgs, bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
   try {
     const path = join(dir, 'tune.json');
     const empty = kdgpu('tune', '--show');
