@@ -47,15 +47,19 @@ test('kdgpu logits --top-k 64, then kdgpu distill from that file', SKIP, () => {
   const teacher = kdgpu('train', cfg('teacher', { tokenizer: { train: { vocabSize: 300, minFrequency: 2 } }, teachers: [], offlineLogits: undefined, distill: undefined }), '--quiet');
   assert.equal(teacher.status, 0, teacher.stderr);
   const student = cfg('student');
+  let t0 = performance.now();
   const w = kdgpu('logits', student, '--top-k', '64', '--quiet');
+  const tLogits = (performance.now() - t0) / 1000;
   assert.equal(w.status, 0, w.stderr);
   assert.match(w.stdout, /wrote .*teacher\.sparse: \d+ blocks of 32, top 64 \+ tail per position/);
   const again = kdgpu('logits', student, '--top-k', '64', '--quiet');
   assert.notEqual(again.status, 0);
   assert.match(again.stderr, /offlineLogits\.path: .* already exists; pass --overwrite/);
 
+  t0 = performance.now();
   const d = kdgpu('distill', student, '--quiet');
   assert.equal(d.status, 0, d.stderr);
+  console.log(`# kdgpu logits --top-k 64: ${tLogits.toFixed(1)} s, kdgpu distill (4 steps): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const metrics = readFileSync(join(work, 'runs', 'student', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const trainRows = metrics.filter((m) => m.split === 'train');
   assert.ok(trainRows.length > 0 && trainRows.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.losses.kd) && m.losses.kd > 0), JSON.stringify(trainRows));
