@@ -33,6 +33,7 @@ export { maskTokens, reduceTokens, validMask } from './reduce.ts';
 export { teacherLogits, truncate } from './teacher.ts';
 export { logAddExp } from './math.ts';
 export { isSparseTeacher, SparseTeacher, sparseFromArrays, sparseTopK, type SparseArrays, type SparseFromArraysOptions } from './sparse/teacher.ts';
+export { fusedHeadLoss, type FusedHeadOptions } from './fused/head.ts';
 export { MISSING_MASS, sparseInputs, type MissingMass } from './sparse/inputs.ts';
 export { combineLosses, scheduleRatio, type CombineOptions, type RatioSchedule } from './combine.ts';
 export { LOSSES, createLoss, lossInfo, lossNames, lossOptionKeys, type BoundLoss, type LossInfo, type LossName, type LossOptionsOf } from './registry.ts';

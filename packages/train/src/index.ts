@@ -41,11 +41,23 @@ export {
   type Accumulators,
 } from './step.ts';
 export { buildObjective, sameTokenizer, tokenizerKey, type ObjectiveOptions, type TeacherSpec } from './objective.ts';
+
+// On-policy distillation: student samples as training data (GKD, DistiLLM, MiniLLM).
+export { onPolicyMethod } from './on-policy/from-config.ts';
+export { type OnPolicyMethod, type OnPolicyStats, type WindowFn } from './on-policy/method.ts';
+export { gkd, type GkdOptions } from './on-policy/gkd.ts';
+export { distillm, type DistillmOptions } from './on-policy/distillm.ts';
+export { minillm, policyGradientWindow, type MiniLLMOptions } from './on-policy/minillm.ts';
+export { minillmLoss, type MiniLLMLossOptions, type MiniLLMTerms } from './on-policy/minillm-loss.ts';
+export { promptsOf, continuationLabels, continuationBatch, splitRows } from './on-policy/batches.ts';
+export { generateWindow, newGenerationStats, type SamplingSettings, type GenerationStats } from './on-policy/generate-window.ts';
+export { ReplayBuffer } from './on-policy/replay-buffer.ts';
+export { AdaptiveSgoSchedule, type AdaptiveSgoOptions, type SgoChoice } from './on-policy/adaptive-schedule.ts';
 export { studentModelConfig, type TokenizerFacts } from './model-config.ts';
 export { checkVocabulary, type VocabSide } from './vocab.ts';
 
 // Configs and schedules.
-export { type TrainConfig, type TrainingConfig, type DistillConfig, type KdReduction, KD_REDUCTIONS, trainConfigSchema } from './config-schema.ts';
+export { type TrainConfig, type TrainingConfig, type DistillConfig, type DistillMethod, type OnPolicyConfig, type KdReduction, KD_REDUCTIONS, trainConfigSchema } from './config-schema.ts';
 export { validateConfig, checkConfig, trainingConfig, applyOverrides, formatAjvErrors, FORBIDDEN_KEYS, type ConfigCheck } from './config.ts';
 export {
   makeSchedule,

@@ -30,4 +30,4 @@ export { cachedTokenize, tokenCachePath, type CacheStatus, type CachedTokens, ty
 export { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync, type AtomicWriteOptions, type JsonWriteOptions } from './atomic-node.ts';
 export { openMetricsFile, readMetricsFile } from './metrics-node.ts';
 export { consoleProgress, type ConsoleProgressOptions } from './progress-node.ts';
-export { fileTuneStore, kdgpuCacheDir } from './tune-node.ts';
+export { fileTuneStore, kdgpuCacheDir, loadPerCore, readTuneFile, tuneFilePath } from './tune-node.ts';

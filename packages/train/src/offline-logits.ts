@@ -14,7 +14,7 @@ import { crc32 } from './checksum.ts';
  * reconstructed distribution is the truncated, renormalised teacher.
  */
 
-export const MAGIC = new TextEncoder().encode('KDGPUTL1');
+export const MAGIC: Uint8Array = new TextEncoder().encode('KDGPUTL1');
 
 export interface OfflineFooter {
   version: 1;

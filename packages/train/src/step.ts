@@ -148,6 +148,11 @@ export interface StepInputs extends WindowInputs {
   optimizer: nn.AdamW;
   clipGradNorm: number;
   acc: Accumulators;
+  /**
+   * Records the window's gradients instead of `accumulateGradients` (an on-policy method's step
+   * on student samples; see on-policy/method.ts). Absent: the off-policy step on `micro`.
+   */
+  window?: (s: WindowInputs) => WindowLosses;
 }
 
 /**
@@ -225,7 +230,7 @@ function windowNorm(reduction: KdReduction, validPositions: number, rows: number
 export function trainStep(s: StepInputs): void {
   const params = [...s.model.parameters().values()];
   const parts = tidy(() => {
-    const w = accumulateGradients(s);
+    const w = s.window ? s.window(s) : accumulateGradients(s);
     const { norm, scale, finite } = nn.clipGradNorm(params, s.clipGradNorm > 0 ? s.clipGradNorm : Infinity);
     s.optimizer.update({ gradScale: scale });
     return { ...w, norm, finite };

@@ -16,6 +16,7 @@ import { loadTokenizerFile } from './data-node.ts';
 import type { TeacherSpec } from './objective.ts';
 import { offlineTeacher, readOfflineFooter, sparseOfflineTeacher } from './offline-logits-node.ts';
 import { isSparseLogitsFile, SparseLogitsFile } from './sparse-logits-node.ts';
+import { ggufTokenizer, isGgufPath } from './gguf-node.ts';
 import { closeSync } from 'node:fs';
 
 type TeacherEntry = TrainConfig['teachers'][number];
@@ -48,7 +49,9 @@ export async function inspectTeachers(c: TrainConfig): Promise<TeacherFacts[]> {
     } catch (e) {
       throw new KdgpuError(`${field}: ${(e as Error).message.replace(/^loadModel: /, '')}`);
     }
-    out.push({ field, path: t.path, config, tokenizer: teacherTokenizer(t, i) });
+    // A .gguf teacher carries its vocabulary: it wins over a tokenizer.json beside the file, not over teachers[i].tokenizer.
+    const tokenizer = isGgufPath(t.path) && !t.tokenizer ? ((await ggufTokenizer(t.path, field)) ?? teacherTokenizer(t, i)) : teacherTokenizer(t, i);
+    out.push({ field, path: t.path, config, tokenizer });
   }
   return out;
 }

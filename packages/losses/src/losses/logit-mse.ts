@@ -1,5 +1,5 @@
 import { noGrad, tidy, where } from '@kdgpu/tensor';
-import { defineLoss } from '../define.ts';
+import { defineLoss, type DefinedLoss } from '../define.ts';
 import type { CommonOptions, DistillOptions } from '../types.ts';
 
 /** Options of `logitMSE`: no temperature (it compares raw logits). */
@@ -15,7 +15,7 @@ export type LogitMSEOptions = CommonOptions & Pick<DistillOptions, 'topK' | 'top
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const logitMSE = defineLoss<LogitMSEOptions>({
+export const logitMSE: DefinedLoss<LogitMSEOptions> = defineLoss<LogitMSEOptions>({
   name: 'logitMSE',
   needsTeacher: true,
   usesTemperature: false,
