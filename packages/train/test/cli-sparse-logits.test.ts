@@ -28,7 +28,8 @@ const logits = join(work, 'teacher.sparse');
 function cfg(name: string, extra: Record<string, unknown> = {}): string {
   const c = {
     run: { name, outDir: join(work, 'runs'), seed: 3 },
-    data: { dir: corpus, blockSize: 32, batchSize: 8, maxEvalBlocks: 8, randomOffset: false },
+    // The smaller fixture file as training data: the test stays well inside a minute on lavapipe.
+    data: { files: [join(corpus, 'fortunes.dev')], evalFiles: [join(corpus, 'fortunes.dev')], blockSize: 32, batchSize: 8, maxEvalBlocks: 8, randomOffset: false },
     tokenizer: { path: join(work, 'runs', 'teacher', 'tokenizer.json') },
     model: { type: 'llama', preset: 'tinyLlama', config: { max_position_embeddings: 64 } },
     teachers: [{ path: join(work, 'runs', 'teacher', 'final') }],
@@ -48,15 +49,19 @@ test('kdgpu logits --top-k 64, then kdgpu distill from that file', () => {
   const teacher = kdgpu('train', cfg('teacher', { tokenizer: { train: { vocabSize: 300, minFrequency: 2 } }, teachers: [], offlineLogits: undefined, distill: undefined }), '--quiet');
   assert.equal(teacher.status, 0, teacher.stderr);
   const student = cfg('student');
+  let t0 = performance.now();
   const w = kdgpu('logits', student, '--top-k', '64', '--quiet');
+  const tLogits = (performance.now() - t0) / 1000;
   assert.equal(w.status, 0, w.stderr);
   assert.match(w.stdout, /wrote .*teacher\.sparse: \d+ blocks of 32, top 64 \+ tail per position/);
   const again = kdgpu('logits', student, '--top-k', '64', '--quiet');
   assert.notEqual(again.status, 0);
   assert.match(again.stderr, /offlineLogits\.path: .* already exists; pass --overwrite/);
 
+  t0 = performance.now();
   const d = kdgpu('distill', student, '--quiet');
   assert.equal(d.status, 0, d.stderr);
+  console.log(`# kdgpu logits --top-k 64: ${tLogits.toFixed(1)} s, kdgpu distill (4 steps): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const metrics = readFileSync(join(work, 'runs', 'student', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const trainRows = metrics.filter((m) => m.split === 'train');
   assert.ok(trainRows.length > 0 && trainRows.every((m) => Number.isFinite(m.loss) && Number.isFinite(m.losses.kd) && m.losses.kd > 0), JSON.stringify(trainRows));
@@ -73,10 +78,10 @@ test('kdgpu logits --top-k 64, then kdgpu distill from that file', () => {
 
 test('a sparse file for another block size or data is refused by distill, naming the field and the fix', () => {
   assert.ok(existsSync(logits), 'written by the first test');
-  const block = kdgpu('distill', cfg('other-block', { data: { dir: corpus, blockSize: 16, batchSize: 8, maxEvalBlocks: 8, randomOffset: false }, model: { type: 'llama', preset: 'tinyLlama', config: { max_position_embeddings: 64 } } }), '--quiet');
+  const block = kdgpu('distill', cfg('other-block', { data: { files: [join(corpus, 'fortunes.dev')], evalFiles: [join(corpus, 'fortunes.dev')], blockSize: 16, batchSize: 8, maxEvalBlocks: 8, randomOffset: false }, model: { type: 'llama', preset: 'tinyLlama', config: { max_position_embeddings: 64 } } }), '--quiet');
   assert.notEqual(block.status, 0);
   assert.match(block.stderr, /offlineLogits\.path: .*teacher\.sparse holds blocks of 32 tokens but data\.blockSize is 16; set data\.blockSize to 32/);
-  const data = kdgpu('distill', cfg('other-data', { data: { files: [join(corpus, 'fortunes.dev')], evalFiles: [join(corpus, 'fortunes.dev')], blockSize: 32, batchSize: 8, maxEvalBlocks: 8, randomOffset: false } }), '--quiet');
+  const data = kdgpu('distill', cfg('other-data', { data: { files: [join(corpus, 'fortunes.train')], evalFiles: [join(corpus, 'fortunes.dev')], blockSize: 32, batchSize: 8, maxEvalBlocks: 8, randomOffset: false } }), '--quiet');
   assert.notEqual(data.status, 0);
   assert.match(data.stderr, /offlineLogits\.path: .*teacher\.sparse was computed on other data \(footer tokensKey \w+, this config's token stream \w+: other files or cleaning\); compute it again with `kdgpu logits CONFIG --top-k K --overwrite`/);
   assert.ok(!existsSync(join(work, 'runs', 'other-data', 'final')));
