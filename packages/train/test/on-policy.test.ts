@@ -195,10 +195,12 @@ test('DistiLLM and MiniLLM train inside train(): the schedule, the replay buffer
     student.dispose();
   }
   // Errors before any step.
-  const c = config({ method: 'gkd', onPolicy: { promptLength: 16 } });
+  assert.throws(() => config({ method: 'gkd', onPolicy: { promptLength: 16 } }), /distill\.onPolicy\.promptLength: 16 must be below data\.blockSize \(16\)/);
+  const c = config({ method: 'gkd', onPolicy: { promptLength: 8 } });
   const student = createModel(cfg(), { seed: 5 });
   const obj = buildObjective({ distill: c.distill!, student: { vocabSize: V }, teachers: [{ kind: 'model', model: teacher, name: 't' }] });
-  assert.throws(() => onPolicyMethod(c, student, obj), /distill\.onPolicy\.promptLength \(16\) must be below data\.blockSize \(16\)/);
+  // A config that skipped validation is still refused before any step.
+  assert.throws(() => onPolicyMethod({ ...c, data: { ...c.data, blockSize: 8 } }, student, obj), /distill\.onPolicy\.promptLength \(8\) must be below data\.blockSize \(8\)/);
   assert.throws(() => gkd(student, { lmbda: 2, promptLength: 4, temperature: 1, topP: 1, seed: 0 }), /lmbda/);
   assert.throws(() => minillm(student, createModel(tinyLlama({ vocab_size: 41 }), { seed: 1 }), { promptLength: 4, temperature: 1, topP: 1, seed: 0, mixAlpha: 0.2, ptLoss: true }), /vocabulary/);
   student.dispose();
