@@ -147,8 +147,12 @@ export interface TrainConfig {
     /** Keep only the newest N step checkpoints (the latest and the best are always kept); 0 keeps all. Default 0. */
     keepCheckpoints: number;
   };
-  /** Precomputed teacher logits (top-k/top-p truncated) instead of running teachers. */
-  offlineLogits?: { path: string; topK: number; topP: number };
+  /**
+   * Precomputed teacher logits instead of running teachers: top-p/top-k truncated logits, or with
+   * `sparse` the top-k ids and log-probabilities plus the tail mass (distillation reads whichever
+   * kind the file holds).
+   */
+  offlineLogits?: { path: string; topK: number; topP: number; sparse: boolean };
 }
 
 /**
@@ -326,7 +330,8 @@ export const trainConfigSchema: Json = {
     offlineLogits: doc('Stored teacher logits (kdgpu logits writes them; distill reads them instead of running the teachers).', obj({
       path: doc('The logits file.', str()),
       topK: doc('Keep the teachers\' K most likely tokens per position.', int(1, { default: 50 })),
-      topP: doc('Keep the smallest set of tokens holding this probability mass (before topK).', { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.95 }),
+      topP: doc('Keep the smallest set of tokens holding this probability mass (before topK); not used by sparse files.', { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.95 }),
+      sparse: doc('kdgpu logits writes a sparse file: per position the top-K token ids, their log-probabilities (τ = 1, within 2^-12 nats) and the tail mass, for the sparse losses (distill.lossOptions.missingMass); `kdgpu logits --top-k K` sets it. Distillation reads either kind, as the file says.', { type: 'boolean', default: false }),
     }, { required: ['path'] })),
   }, { required: ['data', 'tokenizer', 'model'] }),
 };

@@ -40,7 +40,7 @@ export {
   type RunningSums,
   type Accumulators,
 } from './step.ts';
-export { buildObjective, sameTokenizer, type ObjectiveOptions, type TeacherSpec } from './objective.ts';
+export { buildObjective, sameTokenizer, tokenizerKey, type ObjectiveOptions, type TeacherSpec } from './objective.ts';
 
 // On-policy distillation: student samples as training data (GKD, DistiLLM, MiniLLM).
 export { onPolicyMethod } from './on-policy/from-config.ts';
@@ -97,6 +97,11 @@ export { CLEANERS, CLEANER_NAMES, BABYLM_SOURCES, cleanerFor, sourceOf, type Cle
 export { crc32, hash64 } from './checksum.ts';
 export { tokenCacheKey, encodeTokenCache, decodeTokenCache, TOKEN_CACHE_MAGIC, TOKEN_CACHE_VERSION, TOKEN_CACHE_HEADER_BYTES, type TokenCacheMeta } from './token-cache.ts';
 export { MAGIC as OFFLINE_LOGITS_MAGIC, encodeBlock, decodeBlock, denseLogits, type OfflineFooter } from './offline-logits.ts';
+export {
+  SPARSE_MAGIC, LOGPROB_STEP, MAX_LOGPROB_CODE, ZERO_PROB_CODE, quantiseLogProb, dequantiseLogProb, topKRows, encodeSparseBlock, decodeSparseBlock, padSparse, checkSparseFooter, footerBytes as sparseFooterBytes,
+  type SparseBlock, type SparseFooter,
+} from './sparse-logits.ts';
+export { parseVllmLine, vllmBlock, vllmRequestLine, VLLM_ERROR, type VllmEntry, type VllmResponse, type VllmBlockOptions, type TokenText } from './vllm-logits.ts';
 
 // Logs and plots.
 export { formatMetricsRecord, parseMetricsJsonl, jsonlMetricsWriter, memoryMetricsWriter, type MetricsRecord, type MetricsSplit, type MetricsWriter } from './metrics.ts';

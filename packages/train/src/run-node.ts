@@ -180,7 +180,7 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
     const trainTokens = await tokenizeFiles(c, files.train, tok, cacheDir);
     const evalTokens = files.eval.length ? await tokenizeFiles(c, files.eval, tok, cacheDir) : null;
     say(`data: ${trainTokens.length} training tokens from ${files.train.length} files, ${evalTokens?.length ?? 0} validation tokens; vocabulary ${tok.vocabSize}`);
-    if (c.offlineLogits) checkOfflineLogitsData(c.offlineLogits.path, trainTokens);
+    if (c.offlineLogits) checkOfflineLogitsData(c.offlineLogits.path, trainTokens, tok);
 
     let resume: Parameters<typeof train>[0]['resume'];
     if (point) {
