@@ -1,7 +1,7 @@
 /**
  * Every example script runs to the end in its smoke preset, under the runtime running this test
  * (so `npm test` covers Node and Deno): the Baby Llama recipe, DistilLlama-style distillation,
- * the loss sweep.
+ * the loss sweep, on-policy distillation.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,4 +56,15 @@ test('examples/cross-tokenizer.ts (smoke): ULD student and no-KD student across 
   const { stdout } = runExample('cross-tokenizer.ts');
   assert.match(stdout, /\| student-uld \|/);
   assert.match(stdout, /\| student-no-kd \|/);
+});
+
+test('examples/on-policy.ts (smoke): off-policy, GKD, DistiLLM and MiniLLM distilled and judged on student samples', () => {
+  const { out, stdout } = runExample('on-policy.ts');
+  assert.match(stdout, /\| MiniLLM/);
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  assert.equal(results.runs.length, 4);
+  for (const r of results.runs) assert.ok(Number.isFinite(r.valLoss) && Number.isFinite(r.teacherNll) && r.teacherNll > 0, JSON.stringify(r));
+  const minillm = results.runs.find((r: { method: string }) => r.method.startsWith('MiniLLM'));
+  assert.ok(minillm.generatedTokens > 0 && minillm.onPolicySteps === results.preset_settings.studentSteps, 'MiniLLM samples at every step');
+  assert.ok(readFileSync(join(out, 'results.md'), 'utf8').includes('| off-policy (forward KL) |'));
 });

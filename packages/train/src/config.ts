@@ -148,6 +148,13 @@ function semanticErrors(c: TrainConfig, loopOnly = false): string[] {
   tryRun(() => makeSchedule(c.schedule, placeholder, 'schedule'));
   const kd = c.distill?.kdRatio;
   if (kd !== undefined && typeof kd !== 'number') tryRun(() => makeSchedule(kd as ScheduleConfig, placeholder, 'distill.kdRatio'));
+  // On-policy: the student samples the rest of each block after the prompt.
+  if (c.distill && c.distill.method !== 'offPolicy' && c.distill.onPolicy.promptLength >= c.data.blockSize) {
+    errors.push(`distill.onPolicy.promptLength: ${c.distill.onPolicy.promptLength} must be below data.blockSize (${c.data.blockSize}): the rest of each block is what the student samples`);
+  }
+  if (!loopOnly && c.distill && c.distill.method !== 'offPolicy' && c.offlineLogits) {
+    errors.push(`distill.method: "${c.distill.method}" runs the teacher on the student's samples; it cannot use offlineLogits (remove one of them)`);
+  }
   return errors;
 }
 

@@ -52,6 +52,7 @@ export { minillmLoss, type MiniLLMLossOptions, type MiniLLMTerms } from './on-po
 export { promptsOf, continuationLabels, continuationBatch, splitRows } from './on-policy/batches.ts';
 export { generateWindow, newGenerationStats, type SamplingSettings, type GenerationStats } from './on-policy/generate-window.ts';
 export { ReplayBuffer } from './on-policy/replay-buffer.ts';
+export { teacherNllOfSamples, type SampleNllOptions, type SampleNllResult } from './on-policy/evaluate-samples.ts';
 export { AdaptiveSgoSchedule, type AdaptiveSgoOptions, type SgoChoice } from './on-policy/adaptive-schedule.ts';
 export { studentModelConfig, type TokenizerFacts } from './model-config.ts';
 export { checkVocabulary, type VocabSide } from './vocab.ts';

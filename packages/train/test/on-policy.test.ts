@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { init, type Tensor, tensor, tidy } from '@kdgpu/tensor';
-import { type CausalLM, createModel, tinyLlama } from '@kdgpu/models';
+import { type CausalLM, createModel, generateBatch, tinyLlama } from '@kdgpu/models';
 import {
-  accumulateGradients, type Batch, buildObjective, distillm, generateWindow, gkd, minillm, minillmLoss, newGenerationStats, onPolicyMethod, train, trainingConfig,
+  accumulateGradients, type Batch, buildObjective, distillm, evalBatches, generateWindow, gkd, minillm, minillmLoss, newGenerationStats, onPolicyMethod, promptsOf, teacherNllOfSamples, train, trainingConfig,
 } from '../src/index.ts';
 
 const V = 40;
@@ -195,12 +195,44 @@ test('DistiLLM and MiniLLM train inside train(): the schedule, the replay buffer
     student.dispose();
   }
   // Errors before any step.
-  const c = config({ method: 'gkd', onPolicy: { promptLength: 16 } });
+  assert.throws(() => config({ method: 'gkd', onPolicy: { promptLength: 16 } }), /distill\.onPolicy\.promptLength: 16 must be below data\.blockSize \(16\)/);
+  const c = config({ method: 'gkd', onPolicy: { promptLength: 8 } });
   const student = createModel(cfg(), { seed: 5 });
   const obj = buildObjective({ distill: c.distill!, student: { vocabSize: V }, teachers: [{ kind: 'model', model: teacher, name: 't' }] });
-  assert.throws(() => onPolicyMethod(c, student, obj), /distill\.onPolicy\.promptLength \(16\) must be below data\.blockSize \(16\)/);
+  // A config that skipped validation is still refused before any step.
+  assert.throws(() => onPolicyMethod({ ...c, data: { ...c.data, blockSize: 8 } }, student, obj), /distill\.onPolicy\.promptLength \(8\) must be below data\.blockSize \(8\)/);
   assert.throws(() => gkd(student, { lmbda: 2, promptLength: 4, temperature: 1, topP: 1, seed: 0 }), /lmbda/);
   assert.throws(() => minillm(student, createModel(tinyLlama({ vocab_size: 41 }), { seed: 1 }), { promptLength: 4, temperature: 1, topP: 1, seed: 0, mixAlpha: 0.2, ptLoss: true }), /vocabulary/);
+  student.dispose();
+  teacher.dispose();
+});
+
+test('teacher NLL of student samples: the teacher scores the sampled continuation tokens only', async () => {
+  await init();
+  const student = createModel(cfg(), { seed: 5 });
+  const teacher = createModel(cfg(), { seed: 1 });
+  const blocks = () => evalBatches(stream, { blockSize: 16, batchSize: 4, maxEvalBlocks: 8, seed: 1 });
+  const a = await teacherNllOfSamples(student, teacher, blocks(), { promptLength: 6, seed: 2 });
+  assert.equal(a.tokens, 8 * 10);
+  assert.ok(a.teacherNll > 0 && a.studentNll > 0 && a.tokensPerSecond > 0);
+  // Scored by itself, the teacher NLL is the student NLL; the same seed draws the same samples.
+  const self = await teacherNllOfSamples(student, student, blocks(), { promptLength: 6, seed: 2 });
+  assert.ok(Math.abs(self.teacherNll - self.studentNll) < 1e-6);
+  assert.ok(Math.abs(self.studentNll - a.studentNll) < 1e-6);
+  // A reference for one batch: regenerate the same samples and sum −log p over positions ≥ P − 1 in float64.
+  const first = [...blocks()].slice(0, 1);
+  const one = await teacherNllOfSamples(student, teacher, first, { promptLength: 6, seed: 2 });
+  const g = await generateBatch(student, promptsOf(first[0]!, 6), [4, 6], { maxNewTokens: 10, temperature: 1, seed: 2 * 4096 });
+  const logits = (await tidy(() => teacher.forward(tensor(g.ids, { shape: [4, 16], dtype: 'i32' }))).data()) as Float32Array;
+  let sum = 0;
+  for (let r = 0; r < 4; r++) {
+    for (let t = 5; t < 15; t++) {
+      const row = logits.subarray((r * 16 + t) * V, (r * 16 + t + 1) * V);
+      const m = Math.max(...row);
+      sum += m + Math.log(row.reduce((acc, x) => acc + Math.exp(x - m), 0)) - row[g.ids[r * 16 + t + 1]!]!;
+    }
+  }
+  assert.ok(Math.abs(one.teacherNll - sum / 40) < 1e-4, `${one.teacherNll} vs reference ${sum / 40}`);
   student.dispose();
   teacher.dispose();
 });

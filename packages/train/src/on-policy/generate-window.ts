@@ -1,4 +1,5 @@
 import { type CausalLM, generateBatch } from '@kdgpu/models';
+import { sync } from '@kdgpu/tensor';
 import type { Batch } from '../blocks.ts';
 import { continuationBatch, promptsOf, splitRows } from './batches.ts';
 
@@ -55,6 +56,10 @@ export async function generateWindow(
     all.set(p, at);
     at += p.length;
   }
+  // The previous step's GPU work may still be running (steps are recorded without a readback);
+  // wait for it first, or the generation's single readback would be charged for it too. The
+  // generation has to wait for it anyway before its result can be read.
+  await sync();
   const g = await generateBatch(model, all, [rows, s.promptLength], { maxNewTokens: T - s.promptLength, temperature: s.temperature, topP: s.topP, seed, ...(mix ? { mix } : {}) });
   stats.calls++;
   stats.tokens += rows * (T - s.promptLength);
