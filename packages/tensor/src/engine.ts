@@ -2,7 +2,7 @@ import { checkDeviceHealth, device, onDevice } from './device.ts';
 import { runtimeKind } from './env.ts';
 import { KdgpuError } from './errors.ts';
 import { type BufferDecl, type Bindings, type Kernel, packParams, PARAM_WORDS, type ParamDecl, type ParamValues } from './kernel.ts';
-import { afterSubmit, type Buf, markBatchOpen, onDestroy } from './pool.ts';
+import { afterSubmit, type Buf, markBatchOpen, onDestroy, poolBuffersCreated } from './pool.ts';
 
 /**
  * Records compute dispatches into one shared command encoder and submits them at sync points
@@ -58,9 +58,12 @@ onDevice(() => {
 });
 onDestroy(() => bindGroups.clear());
 
-/** Counts of GPU work since the process started (tests assert on `readbacks`). */
-export function engineStats(): Readonly<typeof counters> {
-  return { ...counters };
+/**
+ * Counts of GPU work since the process started (tests assert on `readbacks`; a steady training
+ * step adds nothing to `pipelinesCreated`, `bindGroupsCreated` or `buffersCreated`).
+ */
+export function engineStats(): Readonly<typeof counters & { buffersCreated: number }> {
+  return { ...counters, buffersCreated: poolBuffersCreated() };
 }
 
 function layoutFor(nIn: number, nOut: number) {

@@ -30,6 +30,8 @@ let liveBytes = 0;
 let pooledBytes = 0;
 let peakLiveBytes = 0;
 let liveTensors = 0;
+/** GPU buffers created by the pool since the process started (a steady step should create none). */
+let buffersCreated = 0;
 const destroyListeners: Array<() => void> = [];
 // Buffers of the current device. After a device loss, `getDevice()` makes a new device: buffers of
 // the old one must never be handed out again (using one is a validation error on the new device),
@@ -100,6 +102,7 @@ export function acquire(bytes: number, forUpload = false, what?: () => string): 
     () => undefined, // the device was lost: reported as such
   );
   owned.add(gpu);
+  buffersCreated++;
   liveBuffers++;
   liveBytes += size;
   peakLiveBytes = Math.max(peakLiveBytes, liveBytes);
@@ -150,6 +153,11 @@ export function trimPool(): void {
 /** The bind-group cache drops entries when pooled buffers are destroyed. */
 export function onDestroy(f: () => void): void {
   destroyListeners.push(f);
+}
+
+/** How many GPU buffers the pool has created (engineStats reports it). */
+export function poolBuffersCreated(): number {
+  return buffersCreated;
 }
 
 export function countTensor(delta: number): void {
