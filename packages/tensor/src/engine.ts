@@ -2,7 +2,7 @@ import { checkDeviceHealth, device, onDevice } from './device.ts';
 import { runtimeKind } from './env.ts';
 import { KdgpuError } from './errors.ts';
 import { type BufferDecl, type Bindings, type Kernel, packParams, PARAM_WORDS, type ParamDecl, type ParamValues } from './kernel.ts';
-import { afterSubmit, type Buf, markBatchOpen, onDestroy, poolBuffersCreated } from './pool.ts';
+import { afterSubmit, type Buf, markBatchOpen, onDestroy, poolBuffersCreated, stepBoundary as poolStepBoundary } from './pool.ts';
 
 /**
  * Records compute dispatches into one shared command encoder and submits them at sync points
@@ -188,6 +188,17 @@ export function flush(): void {
   sinceSubmit = 0;
   counters.submits++;
   afterSubmit();
+}
+
+/**
+ * Marks the start of a training step (the trainer calls it before recording each step). It
+ * submits what is pending, so submissions fall at the same places in every step, and lets the pool
+ * hand out the previous step's buffers in the same order (pool.ts): a steady step then creates no
+ * buffers and no bind groups (engineStats).
+ */
+export function stepBoundary(): void {
+  flush();
+  poolStepBoundary();
 }
 
 /** Writes CPU data into a buffer (the buffer must come from `acquire(.., forUpload=true)`). */

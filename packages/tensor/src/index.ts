@@ -29,7 +29,7 @@ export { customGrad } from './custom-grad.ts';
 export { empty, writeSlice, scaleRows } from './ops/inplace.ts';
 export { tidy, keep, scope, Scope } from './scope.ts';
 export { memoryStats, resetPeakBytes, trimPool, type MemoryStats } from './pool.ts';
-export { engineStats, flush, sync } from './engine.ts';
+export { engineStats, flush, stepBoundary, sync } from './engine.ts';
 export { getDevice, setDevice, adapterName, supportsF16, checkDeviceHealth } from './device.ts';
 export { KdgpuError } from './errors.ts';
 export { UNARY, BINARY, type UnaryName, type BinaryName, type UnaryDef, type BinaryDef } from './ops/elementwise.ts';

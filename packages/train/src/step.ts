@@ -1,4 +1,4 @@
-import { cat, KdgpuError, keep, nn, noGrad, type Tensor, tensor, tidy, where } from '@kdgpu/tensor';
+import { cat, KdgpuError, keep, nn, noGrad, stepBoundary, type Tensor, tensor, tidy, where, writeSlice } from '@kdgpu/tensor';
 import type { BoundLoss } from '@kdgpu/losses';
 import type { CausalLM } from '@kdgpu/models';
 import type { Batch } from './blocks.ts';
@@ -223,6 +223,8 @@ function windowNorm(reduction: KdReduction, validPositions: number, rows: number
 
 /** Records one optimizer step on the GPU. */
 export function trainStep(s: StepInputs): void {
+  // Same buffers, same order, every step: no buffer or bind group is created once steady.
+  stepBoundary();
   const params = [...s.model.parameters().values()];
   const parts = tidy(() => {
     const w = accumulateGradients(s);
@@ -254,9 +256,10 @@ export function trainStep(s: StepInputs): void {
     }),
   );
   for (const t of [parts.ce, parts.kd, parts.total, parts.norm, parts.finite]) t?.dispose();
+  // In place: a buffer held from one step into the next would shift the pool's hand-outs.
   for (const k of RUNNING_SUMS) {
-    s.acc[k].dispose();
-    s.acc[k] = keep(next[k]);
+    noGrad(() => writeSlice(s.acc[k], 0, 0, next[k]));
+    next[k].dispose();
   }
 }
 
