@@ -23,12 +23,12 @@ for (let i = 0; i < 3; i++) run();
 await readSums(acc); await sync();
 (globalThis as any).__hist = new Map();
 const s0 = engineStats();
-const t0 = performance.now();
-run();
-const js = performance.now() - t0;
+let js = 1e9;
+for (let i = 0; i < 8; i++) { const t0 = performance.now(); run(); js = Math.min(js, performance.now() - t0); await sync(); if (i === 0) { (globalThis as any).__keep = (globalThis as any).__hist; (globalThis as any).__hist = null; } }
+(s0 as any).dispatches = engineStats().dispatches - (engineStats().dispatches - s0.dispatches) / 8;
 await sync();
 const s1 = engineStats();
 console.log('dispatches', s1.dispatches - s0.dispatches, 'js ms', js.toFixed(1), 'bg', s1.bindGroupsCreated - s0.bindGroupsCreated);
-const h = [...(globalThis as any).__hist.entries()].sort((a: any, b: any) => b[1] - a[1]);
+const h = [...(globalThis as any).__keep.entries()].sort((a: any, b: any) => b[1] - a[1]);
 console.log(h.map(([k, v]: any) => `${v}\t${k}`).join('\n'));
 process.exit(0);
