@@ -159,8 +159,6 @@ export function dispatch<I extends BufferDecl, O extends BufferDecl, P extends P
   p.setBindGroup(0, bg, [slot * PARAM_SLOT]);
   p.dispatchWorkgroups(groups[0], groups[1], groups[2]);
   counters.dispatches++;
-  if ((globalThis as any).__hist && (k.key.startsWith("ew:copy") || k.key.startsWith("transpose4"))) { const st = new Error().stack!.split("\n").slice(2, 9).map((l) => l.trim().replace(/.*\/(packages\/[^)]*)\)?/, "$1")).join(" < "); (globalThis as any).__hist.set(st, ((globalThis as any).__hist.get(st) ?? 0) + 1); }
-  (globalThis as any).__hist?.set(k.key.split(":").slice(0,2).join(":"), ((globalThis as any).__hist.get(k.key.split(":").slice(0,2).join(":")) ?? 0) + 1);
   if (++sinceSubmit >= SUBMIT_EVERY) flush();
 }
 
