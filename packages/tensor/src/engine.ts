@@ -40,8 +40,7 @@ const PRELUDE = 'fn bitsToF32(u: u32) -> f32 { return bitcast<f32>(u); }\n';
 
 const pipelines = new Map<string, GPUComputePipeline>();
 const staging = new Map<number, GPUBuffer[]>();
-const layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
-const bindGroups = new Map<string, GPUBindGroup>();
+const layouts = new Map<number, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
 
 const counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCreated: 0, bindGroupsCreated: 0, uploads: 0 };
 
@@ -51,12 +50,16 @@ onDevice(() => {
   pipelines.clear();
   layouts.clear();
   bindGroups.clear();
+  bindGroupCount = 0;
   encoder = null;
   pass = null;
   arenaBuf = null;
   arenaUsed = 0;
 });
-onDestroy(() => bindGroups.clear());
+onDestroy(() => {
+  bindGroups.clear();
+  bindGroupCount = 0;
+});
 
 /**
  * Counts of GPU work since the process started (tests assert on `readbacks`; a steady training
@@ -67,7 +70,7 @@ export function engineStats(): Readonly<typeof counters & { buffersCreated: numb
 }
 
 function layoutFor(nIn: number, nOut: number) {
-  const key = `${nIn}/${nOut}`;
+  const key = nIn * 256 + nOut;
   let l = layouts.get(key);
   if (!l) {
     const dev = device();
@@ -100,22 +103,35 @@ function arena(): GPUBuffer {
   return arenaBuf;
 }
 
+// Bind groups by layout, then by the ids of the bound buffers in binding order: a trie of maps
+// keyed by numbers, so a cache hit allocates no key string (this runs once per dispatch).
+type BindTrie = Map<number, BindTrie | GPUBindGroup>;
+const bindGroups = new Map<GPUBindGroupLayout, BindTrie>();
+let bindGroupCount = 0;
+
 function bindGroupFor(k: Kernel, bufs: Buf[]): GPUBindGroup {
-  let key = `${k.nIn}/${k.nOut}`;
-  for (const b of bufs) key += ':' + b.id;
-  let bg = bindGroups.get(key);
-  if (bg) {
-    // Refresh LRU position.
-    bindGroups.delete(key);
-    bindGroups.set(key, bg);
-    return bg;
+  // A bound on memory: pooled buffers recur, so the cache refills with what is still in use.
+  if (bindGroupCount >= BIND_GROUP_CACHE) {
+    bindGroups.clear();
+    bindGroupCount = 0;
   }
+  const l = layoutFor(k.nIn, k.nOut);
+  let node = bindGroups.get(l.bgl);
+  if (!node) bindGroups.set(l.bgl, (node = new Map()));
+  const last = bufs.length - 1;
+  for (let i = 0; i < last; i++) {
+    let next = node.get(bufs[i].id) as BindTrie | undefined;
+    if (!next) node.set(bufs[i].id, (next = new Map()));
+    node = next;
+  }
+  const hit = node.get(bufs[last].id) as GPUBindGroup | undefined;
+  if (hit) return hit;
   const entries: GPUBindGroupEntry[] = bufs.map((b, i) => ({ binding: i, resource: { buffer: b.gpu } }));
   entries.push({ binding: bufs.length, resource: { buffer: arena(), offset: 0, size: PARAM_SLOT } });
-  bg = device().createBindGroup({ layout: layoutFor(k.nIn, k.nOut).bgl, entries });
+  const bg = device().createBindGroup({ layout: l.bgl, entries });
   counters.bindGroupsCreated++;
-  bindGroups.set(key, bg);
-  if (bindGroups.size > BIND_GROUP_CACHE) bindGroups.delete(bindGroups.keys().next().value!);
+  bindGroupCount++;
+  node.set(bufs[last].id, bg);
   return bg;
 }
 
