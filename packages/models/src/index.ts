@@ -81,3 +81,5 @@ export {
 } from './checkpoint.ts';
 export { generate, type GenerateOptions, type GenerateResult, type TextCodec, type TokenEvent } from './generate.ts';
 export { sampleToken, seededRandom, argmax, type SamplingOptions } from './sampling.ts';
+export { sampleOnDevice, cumsumLast, checkDeviceSampling, type DeviceSamplingOptions } from './sample-device.ts';
+export { decodeOnDevice, generateBatch, continuationLengths, type BatchDecodeOptions, type BatchGeneration } from './generate-batch.ts';

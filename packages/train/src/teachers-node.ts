@@ -14,7 +14,8 @@ import type { Tokenizer } from '@kdgpu/tokenizer';
 import type { TrainConfig } from './config-schema.ts';
 import { loadTokenizerFile } from './data-node.ts';
 import type { TeacherSpec } from './objective.ts';
-import { offlineTeacher, readOfflineFooter } from './offline-logits-node.ts';
+import { offlineTeacher, readOfflineFooter, sparseOfflineTeacher } from './offline-logits-node.ts';
+import { isSparseLogitsFile, SparseLogitsFile } from './sparse-logits-node.ts';
 import { closeSync } from 'node:fs';
 
 type TeacherEntry = TrainConfig['teachers'][number];
@@ -55,15 +56,21 @@ export async function inspectTeachers(c: TrainConfig): Promise<TeacherFacts[]> {
 /** Checks the stored logits file's footer (cheap), so a bad path or file fails before any long work. */
 export function inspectOfflineLogits(c: TrainConfig): { vocabSize: number; blockSize: number } | null {
   if (!c.offlineLogits) return null;
-  let fd: number;
-  let footer;
+  let footer: { vocabSize: number; blockSize: number };
   try {
-    ({ fd, footer } = readOfflineFooter(c.offlineLogits.path));
+    if (isSparseLogitsFile(c.offlineLogits.path)) {
+      const f = new SparseLogitsFile(c.offlineLogits.path);
+      footer = f.footer;
+      f.close();
+    } else {
+      const r = readOfflineFooter(c.offlineLogits.path);
+      closeSync(r.fd);
+      footer = r.footer;
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new KdgpuError(`offlineLogits.path: ${code === 'ENOENT' ? `${resolve(c.offlineLogits.path)} does not exist; write it first with \`kdgpu logits CONFIG\`` : (e as Error).message}`);
   }
-  closeSync(fd);
   if (footer.blockSize !== c.data.blockSize) {
     throw new KdgpuError(`offlineLogits.path: ${c.offlineLogits.path} holds blocks of ${footer.blockSize} tokens but data.blockSize is ${c.data.blockSize}; set data.blockSize to ${footer.blockSize} or recompute the logits`);
   }
@@ -79,6 +86,10 @@ export async function loadTeachers(c: TrainConfig, facts: readonly TeacherFacts[
   if (c.offlineLogits) {
     const path = c.offlineLogits.path;
     const info = inspectOfflineLogits(c)!;
+    if (isSparseLogitsFile(path)) {
+      const s = sparseOfflineTeacher(path, info.vocabSize);
+      return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits: s.teacher, sparse: true, name: path }], dispose: s.close };
+    }
     const logits = await offlineTeacher(path, info.vocabSize);
     return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits, name: path }], dispose: () => {} };
   }

@@ -12,6 +12,7 @@ import { initCommand } from './commands/init.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { plotCommand } from './commands/plot.ts';
 import { tokenizerTrainCommand } from './commands/tokenizer-train.ts';
+import { tuneCommand } from './commands/tune.ts';
 import { distillCommand, trainCommand } from './commands/train.ts';
 
 /**
@@ -27,6 +28,7 @@ export const COMMANDS: readonly Command<Record<string, FlagSpec>>[] = [
   generateCommand,
   logitsCommand,
   plotCommand,
+  tuneCommand,
 ] as unknown as Command<Record<string, FlagSpec>>[];
 
 /** `kdgpu --help`. */
