@@ -1,4 +1,4 @@
-import { keep, nn, type Tensor } from '@kdgpu/tensor';
+import { cat, keep, nn, type Tensor } from '@kdgpu/tensor';
 import type { LlamaConfig } from './config.ts';
 import { KVCache } from './kv-cache.ts';
 import { type BuildOptions, type CausalLM, checkIds, chunked, type ForwardOptions, makeParam, siteSeed } from './model.ts';
@@ -99,9 +99,11 @@ export class Llama implements CausalLM {
       x = x.add(linear(merged, this.p(p + 'self_attn.o_proj.weight'))); // [B, T, C]
       // MLP block.
       const h2 = nn.rmsNorm(x, this.p(p + 'post_attention_layernorm.weight'), c.rms_norm_eps); // [B, T, C]
-      const gate = linear(h2, this.p(p + 'mlp.gate_proj.weight')); // [B, T, I]
-      const up = linear(h2, this.p(p + 'mlp.up_proj.weight')); // [B, T, I]
-      x = x.add(linear(nn.swiglu(gate, up), this.p(p + 'mlp.down_proj.weight'))); // [B, T, C]
+      // Gate and up as one projection: the weights stacked by rows (buffer copies, no dispatch; the
+      // gradient splits back as views), one matmul each way and one fused SwiGLU on the halves.
+      const gateUp = cat([this.p(p + 'mlp.gate_proj.weight'), this.p(p + 'mlp.up_proj.weight')], 0); // [2I, C]
+      const gu = linear(h2, gateUp); // [B, T, 2I]
+      x = x.add(linear(nn.swigluPacked(gu), this.p(p + 'mlp.down_proj.weight'))); // [B, T, C]
     }
     return nn.rmsNorm(x, this.p('model.norm.weight'), c.rms_norm_eps); // [B, T, C]
   }

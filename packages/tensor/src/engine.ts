@@ -2,7 +2,7 @@ import { checkDeviceHealth, device, onDevice } from './device.ts';
 import { runtimeKind } from './env.ts';
 import { KdgpuError } from './errors.ts';
 import { type BufferDecl, type Bindings, type Kernel, packParams, PARAM_WORDS, type ParamDecl, type ParamValues } from './kernel.ts';
-import { afterSubmit, type Buf, markBatchOpen, onDestroy } from './pool.ts';
+import { afterSubmit, type Buf, markBatchOpen, onDestroy, poolBuffersCreated, stepBoundary as poolStepBoundary } from './pool.ts';
 
 /**
  * Records compute dispatches into one shared command encoder and submits them at sync points
@@ -40,8 +40,7 @@ const PRELUDE = 'fn bitsToF32(u: u32) -> f32 { return bitcast<f32>(u); }\n';
 
 const pipelines = new Map<string, GPUComputePipeline>();
 const staging = new Map<number, GPUBuffer[]>();
-const layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
-const bindGroups = new Map<string, GPUBindGroup>();
+const layouts = new Map<number, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
 
 const counters = { dispatches: 0, submits: 0, readbacks: 0, pipelinesCreated: 0, bindGroupsCreated: 0, uploads: 0 };
 
@@ -51,20 +50,27 @@ onDevice(() => {
   pipelines.clear();
   layouts.clear();
   bindGroups.clear();
+  bindGroupCount = 0;
   encoder = null;
   pass = null;
   arenaBuf = null;
   arenaUsed = 0;
 });
-onDestroy(() => bindGroups.clear());
+onDestroy(() => {
+  bindGroups.clear();
+  bindGroupCount = 0;
+});
 
-/** Counts of GPU work since the process started (tests assert on `readbacks`). */
-export function engineStats(): Readonly<typeof counters> {
-  return { ...counters };
+/**
+ * Counts of GPU work since the process started (tests assert on `readbacks`; a steady training
+ * step adds nothing to `pipelinesCreated`, `bindGroupsCreated` or `buffersCreated`).
+ */
+export function engineStats(): Readonly<typeof counters & { buffersCreated: number }> {
+  return { ...counters, buffersCreated: poolBuffersCreated() };
 }
 
 function layoutFor(nIn: number, nOut: number) {
-  const key = `${nIn}/${nOut}`;
+  const key = nIn * 256 + nOut;
   let l = layouts.get(key);
   if (!l) {
     const dev = device();
@@ -97,22 +103,35 @@ function arena(): GPUBuffer {
   return arenaBuf;
 }
 
+// Bind groups by layout, then by the ids of the bound buffers in binding order: a trie of maps
+// keyed by numbers, so a cache hit allocates no key string (this runs once per dispatch).
+type BindTrie = Map<number, BindTrie | GPUBindGroup>;
+const bindGroups = new Map<GPUBindGroupLayout, BindTrie>();
+let bindGroupCount = 0;
+
 function bindGroupFor(k: Kernel, bufs: Buf[]): GPUBindGroup {
-  let key = `${k.nIn}/${k.nOut}`;
-  for (const b of bufs) key += ':' + b.id;
-  let bg = bindGroups.get(key);
-  if (bg) {
-    // Refresh LRU position.
-    bindGroups.delete(key);
-    bindGroups.set(key, bg);
-    return bg;
+  // A bound on memory: pooled buffers recur, so the cache refills with what is still in use.
+  if (bindGroupCount >= BIND_GROUP_CACHE) {
+    bindGroups.clear();
+    bindGroupCount = 0;
   }
+  const l = layoutFor(k.nIn, k.nOut);
+  let node = bindGroups.get(l.bgl);
+  if (!node) bindGroups.set(l.bgl, (node = new Map()));
+  const last = bufs.length - 1;
+  for (let i = 0; i < last; i++) {
+    let next = node.get(bufs[i].id) as BindTrie | undefined;
+    if (!next) node.set(bufs[i].id, (next = new Map()));
+    node = next;
+  }
+  const hit = node.get(bufs[last].id) as GPUBindGroup | undefined;
+  if (hit) return hit;
   const entries: GPUBindGroupEntry[] = bufs.map((b, i) => ({ binding: i, resource: { buffer: b.gpu } }));
   entries.push({ binding: bufs.length, resource: { buffer: arena(), offset: 0, size: PARAM_SLOT } });
-  bg = device().createBindGroup({ layout: layoutFor(k.nIn, k.nOut).bgl, entries });
+  const bg = device().createBindGroup({ layout: l.bgl, entries });
   counters.bindGroupsCreated++;
-  bindGroups.set(key, bg);
-  if (bindGroups.size > BIND_GROUP_CACHE) bindGroups.delete(bindGroups.keys().next().value!);
+  bindGroupCount++;
+  node.set(bufs[last].id, bg);
   return bg;
 }
 
@@ -185,6 +204,17 @@ export function flush(): void {
   sinceSubmit = 0;
   counters.submits++;
   afterSubmit();
+}
+
+/**
+ * Marks the start of a training step (the trainer calls it before recording each step). It
+ * submits what is pending, so submissions fall at the same places in every step, and lets the pool
+ * hand out the previous step's buffers in the same order (pool.ts): a steady step then creates no
+ * buffers and no bind groups (engineStats).
+ */
+export function stepBoundary(): void {
+  flush();
+  poolStepBoundary();
 }
 
 /** Writes CPU data into a buffer (the buffer must come from `acquire(.., forUpload=true)`). */

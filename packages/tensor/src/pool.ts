@@ -30,6 +30,8 @@ let liveBytes = 0;
 let pooledBytes = 0;
 let peakLiveBytes = 0;
 let liveTensors = 0;
+/** GPU buffers created by the pool since the process started (a steady step should create none). */
+let buffersCreated = 0;
 const destroyListeners: Array<() => void> = [];
 // Buffers of the current device. After a device loss, `getDevice()` makes a new device: buffers of
 // the old one must never be handed out again (using one is a validation error on the new device),
@@ -57,6 +59,29 @@ export function sizeClass(bytes: number): number {
 }
 
 /**
+ * Marks the start of a training step (the engine's `stepBoundary()`, after a submit). A step makes
+ * the same allocations and releases in the same order every time, so if every step starts from
+ * the same pool state it gets the same buffers, every dispatch binds the same buffers as the step
+ * before, and the bind-group cache always hits. Released buffers reach the pool in orders that
+ * depend on what ran between steps (a log-point readback, an evaluation), so the free lists are
+ * put in a canonical order (by id) here.
+ */
+export function stepBoundary(): void {
+  afterSubmit();
+  for (const list of free.values()) list.sort(byId);
+}
+
+const byId = (a: Buf, b: Buf) => b.id - a.id;
+
+function handOut(b: Buf): Buf {
+  pooledBytes -= b.size;
+  liveBuffers++;
+  liveBytes += b.size;
+  if (liveBytes > peakLiveBytes) peakLiveBytes = liveBytes;
+  return b;
+}
+
+/**
  * Takes a buffer of at least `bytes` bytes. `forUpload` avoids buffers released since the last
  * submit (see above). `what` names the tensor in an out-of-memory error.
  */
@@ -69,13 +94,8 @@ export function acquire(bytes: number, forUpload = false, what?: () => string): 
   const d = forUpload ? undefined : dirty.get(size);
   const list = d && d.length > 0 ? d : free.get(size);
   if (list && list.length > 0) {
-    const b = list.pop()!;
     if (list === d) dirtyCount--;
-    pooledBytes -= b.size;
-    liveBuffers++;
-    liveBytes += b.size;
-    peakLiveBytes = Math.max(peakLiveBytes, liveBytes);
-    return b;
+    return handOut(list.pop()!);
   }
   if (size > max) {
     throw new KdgpuError(
@@ -100,10 +120,9 @@ export function acquire(bytes: number, forUpload = false, what?: () => string): 
     () => undefined, // the device was lost: reported as such
   );
   owned.add(gpu);
-  liveBuffers++;
-  liveBytes += size;
-  peakLiveBytes = Math.max(peakLiveBytes, liveBytes);
-  return { gpu, size, id: nextId++ };
+  buffersCreated++;
+  pooledBytes += size; // handOut takes it off again
+  return handOut({ gpu, size, id: nextId++ });
 }
 
 /** Returns a buffer to the pool. */
@@ -150,6 +169,11 @@ export function trimPool(): void {
 /** The bind-group cache drops entries when pooled buffers are destroyed. */
 export function onDestroy(f: () => void): void {
   destroyListeners.push(f);
+}
+
+/** How many GPU buffers the pool has created (engineStats reports it). */
+export function poolBuffersCreated(): number {
+  return buffersCreated;
 }
 
 export function countTensor(delta: number): void {

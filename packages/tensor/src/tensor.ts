@@ -1,5 +1,5 @@
 import { backward as runBackward, type Node } from './autograd.ts';
-import { readback } from './engine.ts';
+import { copyBuffer, readback } from './engine.ts';
 import { fmtShape, KdgpuError } from './errors.ts';
 import { countTensor } from './pool.ts';
 import { type Disposable, keep, type Scope, track, untrack } from './scope.ts';
@@ -99,6 +99,12 @@ export class Tensor implements Disposable {
   private _disposed = false;
   /** Accumulated gradient of a leaf after `backward()`. Owned by this tensor. */
   grad: Tensor | null = null;
+  /**
+   * @internal Where this leaf's gradient lives when an optimizer keeps all gradients in one flat
+   * buffer (`nn.AdamW`): `grad` is then a view of that buffer at `offset`, so clipping and the
+   * update run over all parameters in one dispatch each.
+   */
+  _gradSlot: { storage: Storage; offset: number } | null = null;
 
   constructor(
     readonly storage: Storage,
@@ -166,6 +172,10 @@ export class Tensor implements Disposable {
       return;
     }
     keep(g);
+    if (this._gradSlot) {
+      this._accumulateIntoSlot(g, this._gradSlot);
+      return;
+    }
     if (!this.grad) {
       this.grad = g;
       return;
@@ -174,6 +184,24 @@ export class Tensor implements Disposable {
     this.grad.dispose();
     g.dispose();
     this.grad = sum;
+  }
+
+  /** The first gradient is copied into the slot (a copy command, not a dispatch); later ones add to it. */
+  private _accumulateIntoSlot(g: Tensor, slot: { storage: Storage; offset: number }): void {
+    const src = this.grad ? keep(this.grad.add(g)) : g.isContiguous ? g : keep(g.contiguous());
+    copyBuffer(src.storage.buf, src.offset * 4, slot.storage.buf.gpu, slot.offset * 4, this.size * 4);
+    if (src !== g) src.dispose();
+    g.dispose();
+    this.grad ??= new Tensor(slot.storage.retain(), this.shape, contiguousStrides(this.shape), slot.offset, false);
+  }
+
+  /** @internal Makes this tensor a contiguous view of `storage` at `offset` (an optimizer's flat buffer); the caller copied the data. */
+  _rehome(storage: Storage, offset: number): void {
+    storage.retain();
+    this.storage.drop();
+    (this as { storage: Storage }).storage = storage;
+    (this as { strides: readonly number[] }).strides = contiguousStrides(this.shape);
+    (this as { offset: number }).offset = offset;
   }
 
   _assertLive(what: string): void {

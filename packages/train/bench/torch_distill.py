@@ -1,8 +1,8 @@
-"""PyTorch side of the train bench: the same distillation step as kdgpu's trainer (student
-forward, two frozen teachers under no_grad, logit-averaged ensemble, CE + T^2-scaled forward KL at
-kdRatio 0.5, AdamW, global-norm clipping), on the CPU with 2 threads, models from the plain-torch
-reference in packages/models/test/fixtures/reference.py. One JSON argument:
-  {"student": <config>, "teachers": [<config>, <config>], "B": 8, "T": 128, "steps": 2}
+"""PyTorch side of the train bench: the same step as kdgpu's trainer (student forward; with
+teachers, the frozen teachers under no_grad, logit-averaged ensemble, CE + T^2-scaled forward KL at
+kdRatio 0.5; without, CE alone; AdamW, global-norm clipping), on the CPU, models from the
+plain-torch reference in packages/models/test/fixtures/reference.py. One JSON argument:
+  {"student": <config>, "teachers": [<config>, ...], "B": 8, "T": 128, "steps": 2, "warmup": 1, "threads": 2}
 Prints one JSON line {"step_s": [...], "tokens_per_s": ...}.
 """
 import json
@@ -16,9 +16,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from reference import gpt2_forward, gpt2_shapes, llama_forward, llama_shapes  # noqa: E402
 
-torch.set_num_threads(2)
-torch.manual_seed(0)
 args = json.loads(sys.argv[1])
+torch.set_num_threads(args.get("threads", 2))
+torch.manual_seed(0)
 B, T, tau = args["B"], args["T"], 2.0
 
 
@@ -40,18 +40,22 @@ ids = torch.randint(0, args["student"]["vocab_size"], (B, T))
 
 def step():
     logits = student[1](student[0], student[2], ids)
-    with torch.no_grad():
-        tl = torch.stack([f(p, c, ids) for p, f, c in teachers]).mean(0)
     V = logits.shape[-1]
     ce = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
-    kd = F.kl_div(F.log_softmax(logits[:, :-1] / tau, -1).reshape(-1, V), F.softmax(tl[:, :-1] / tau, -1).reshape(-1, V), reduction="batchmean") * tau * tau
-    (0.5 * ce + 0.5 * kd).backward()
+    if teachers:
+        with torch.no_grad():
+            tl = torch.stack([f(p, c, ids) for p, f, c in teachers]).mean(0)
+        kd = F.kl_div(F.log_softmax(logits[:, :-1] / tau, -1).reshape(-1, V), F.softmax(tl[:, :-1] / tau, -1).reshape(-1, V), reduction="batchmean") * tau * tau
+        (0.5 * ce + 0.5 * kd).backward()
+    else:
+        ce.backward()
     torch.nn.utils.clip_grad_norm_(list(student[0].values()), 1.0)
     opt.step()
     opt.zero_grad()
 
 
-step()
+for _ in range(args.get("warmup", 1)):
+    step()
 times = []
 for _ in range(args["steps"]):
     t0 = time.perf_counter()

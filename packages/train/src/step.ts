@@ -1,4 +1,4 @@
-import { cat, KdgpuError, keep, nn, noGrad, type Tensor, tensor, tidy, where } from '@kdgpu/tensor';
+import { cat, defineKernel, dispatch, KdgpuError, keep, nn, noGrad, stepBoundary, type Tensor, tensor, tidy } from '@kdgpu/tensor';
 import { type BoundLoss, isSparseTeacher, type SparseTeacher } from '@kdgpu/losses';
 import type { CausalLM } from '@kdgpu/models';
 import type { Batch } from './blocks.ts';
@@ -77,11 +77,45 @@ export function zeroSums(): RunningSums {
 /** The running sums on the GPU: one f32 scalar tensor ([1]) per field, owned by the trainer. */
 export type Accumulators = { [K in keyof RunningSums]: Tensor };
 
-/** GPU accumulators holding `values` (default: zeros). */
+/** GPU accumulators holding `values` (default: zeros): views of one [8] buffer, in RUNNING_SUMS order. */
 export function newAccumulators(values: RunningSums = zeroSums()): Accumulators {
+  const all = tensor(RUNNING_SUMS.map((k) => values[k]));
   const acc = {} as Accumulators;
-  for (const k of RUNNING_SUMS) acc[k] = keep(tensor([values[k]]));
+  RUNNING_SUMS.forEach((k, i) => (acc[k] = keep(all.slice(0, i, i + 1))));
+  all.dispose();
   return acc;
+}
+
+/**
+ * Folds one step into the running sums in place, in one dispatch: the loss parts and the norm are
+ * added when the step was finite (`finite` = 1), the counters always move (a skipped step adds to
+ * `skipped`, `consecutiveNonFinite` and `totalNonFinite`; a finite one resets `consecutiveNonFinite`).
+ */
+const FOLD = defineKernel({
+  key: 'train_fold_sums',
+  inputs: { total: 'f32', ce: 'f32', kd: 'f32', norm: 'f32', finite: 'f32' },
+  outputs: { acc: 'f32' },
+  params: { tOff: 'u32', ceOff: 'u32', kdOff: 'u32', nOff: 'u32', fOff: 'u32', accOff: 'u32', hasKd: 'u32' },
+  body: () => `@compute @workgroup_size(1)
+fn main() {
+  let a = params.accOff;
+  let ok = finite[params.fOff] != 0.0;
+  let bad = select(1.0, 0.0, ok);
+  acc[a] += select(0.0, total[params.tOff], ok);
+  acc[a + 1u] += select(0.0, ce[params.ceOff], ok);
+  if (params.hasKd != 0u) { acc[a + 2u] += select(0.0, kd[params.kdOff], ok); }
+  acc[a + 3u] += select(0.0, norm[params.nOff], ok);
+  acc[a + 4u] += 1.0;
+  acc[a + 5u] += bad;
+  acc[a + 6u] = (acc[a + 6u] + 1.0) * bad;
+  acc[a + 7u] += bad;
+}`,
+});
+
+/** Whether the accumulators are the views `newAccumulators` makes (one buffer, RUNNING_SUMS order). */
+function packed(acc: Accumulators): boolean {
+  const st = acc.loss.storage;
+  return RUNNING_SUMS.every((k, i) => acc[k].storage === st && acc[k].offset === acc.loss.offset + i && acc[k].size === 1);
 }
 
 /** Reads the accumulators back (one readback for all fields). */
@@ -228,6 +262,8 @@ function windowNorm(reduction: KdReduction, validPositions: number, rows: number
 
 /** Records one optimizer step on the GPU. */
 export function trainStep(s: StepInputs): void {
+  // Same buffers, same order, every step: no buffer or bind group is created once steady.
+  stepBoundary();
   const params = [...s.model.parameters().values()];
   const parts = tidy(() => {
     const w = s.window ? s.window(s) : accumulateGradients(s);
@@ -238,31 +274,16 @@ export function trainStep(s: StepInputs): void {
   s.optimizer.zeroGrad();
   // Fold this step into the running sums, all on the GPU: a skipped (non-finite) step adds to the
   // counters only.
-  const next = noGrad(() =>
-    tidy(() => {
-      const f = parts.finite.reshape([1]); // 1 when the step was finite, else 0
-      const bad = f.neg().add(1);
-      const ok = (x: Tensor | null) => (x ? where(f, x.reshape([1]), 0) : null);
-      const a = s.acc;
-      const sum = (prev: Tensor, x: Tensor | null) => (x ? prev.add(x) : prev.mul(1));
-      const out: Accumulators = {
-        loss: sum(a.loss, ok(parts.total)),
-        ce: sum(a.ce, ok(parts.ce)),
-        kd: sum(a.kd, ok(parts.kd)),
-        gradNorm: sum(a.gradNorm, ok(parts.norm)),
-        steps: a.steps.add(1),
-        skipped: a.skipped.add(bad),
-        consecutiveNonFinite: a.consecutiveNonFinite.add(1).mul(bad),
-        totalNonFinite: a.totalNonFinite.add(bad),
-      };
-      return out;
-    }),
+  const a = s.acc;
+  if (!packed(a)) throw new KdgpuError('trainStep: the accumulators must come from newAccumulators() (one buffer, updated in place)');
+  const kd = parts.kd ?? parts.total;
+  dispatch(
+    FOLD,
+    { total: parts.total.storage.buf, ce: parts.ce.storage.buf, kd: kd.storage.buf, norm: parts.norm.storage.buf, finite: parts.finite.storage.buf, acc: a.loss.storage.buf },
+    { tOff: parts.total.offset, ceOff: parts.ce.offset, kdOff: kd.offset, nOff: parts.norm.offset, fOff: parts.finite.offset, accOff: a.loss.offset, hasKd: parts.kd ? 1 : 0 },
+    [1, 1, 1],
   );
   for (const t of [parts.ce, parts.kd, parts.total, parts.norm, parts.finite]) t?.dispose();
-  for (const k of RUNNING_SUMS) {
-    s.acc[k].dispose();
-    s.acc[k] = keep(next[k]);
-  }
 }
 
 function add(acc: Tensor | null, x: Tensor): Tensor {

@@ -2,7 +2,7 @@
  * Fused transformer kernels, each matching its composed version in `composed.ts` (tested forward
  * and backward).
  */
-export { geluTanh, silu, swiglu } from './activations.ts';
+export { geluTanh, silu, swiglu, swigluPacked } from './activations.ts';
 export { layerNorm, rmsNorm } from './norm.ts';
 export { applyRotary, rotaryTables } from './rope.ts';
 export { type AttentionBackward, type AttentionOptions, causalAttention, setAttentionBackward } from './attention.ts';

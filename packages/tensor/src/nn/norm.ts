@@ -3,7 +3,7 @@ import { dispatch, grid, LINEAR_ID } from '../engine.ts';
 import { defineKernel } from '../kernel.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import type { Tensor } from '../tensor.ts';
-import { dense, dropCopy, empty, WG } from './util.ts';
+import { denseAt, dropCopy, empty, WG } from './util.ts';
 
 /**
  * Fused LayerNorm (GPT-2) and RMSNorm (LLaMA) over the last axis: one thread per row computes the
@@ -105,9 +105,9 @@ function norm(op: string, rms: boolean, x: Tensor, w: Tensor, b: Tensor | null, 
   if (w.rank !== 1 || w.shape[0] !== C || (b && (b.rank !== 1 || b.shape[0] !== C))) {
     throw new KdgpuError(`${op}: weight ${fmtShape(w.shape)}${b ? ` and bias ${fmtShape(b.shape)}` : ''} must be [${C}] for input ${fmtShape(x.shape)}`);
   }
-  const xd = dense(op, x);
-  const wd = dense(op, w);
-  const bd = b ? dense(op, b) : null;
+  const xd = denseAt(op, x);
+  const wd = denseAt(op, w);
+  const bd = b ? denseAt(op, b) : null;
   const rows = x.size / Math.max(C, 1);
   const y = empty(x.shape);
   const mean = empty([rows]);
@@ -120,9 +120,9 @@ function norm(op: string, rms: boolean, x: Tensor, w: Tensor, b: Tensor | null, 
   dropCopy(wd, w);
   if (bd && b) dropCopy(bd, b);
   const out = record(y, op, b ? [x, w, b] : [x, w], [x, w, mean, rstd], (g, [xs, ws, ms, rs]) => {
-    const xc = xs.contiguous();
-    const gc = g.contiguous();
-    const wc = ws.contiguous();
+    const xc = denseAt(op, xs);
+    const gc = denseAt(op, g);
+    const wc = denseAt(op, ws);
     const stats = { x: xc.storage.buf, g: gc.storage.buf, mean: ms.storage.buf, rstd: rs.storage.buf };
     const dx = empty(xs.shape);
     dispatch(BWD_X[rms ? 'rms' : 'layer'], { ...stats, w: wc.storage.buf, dx: dx.storage.buf }, { rows, C, xOff: xc.offset, wOff: wc.offset, gOff: gc.offset }, grid(rows, WG));

@@ -144,12 +144,15 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const needB = b.requiresGrad;
   // Save only what each gradient needs: dA reads B, dB reads A.
   const saved = [needB ? a : null, needA ? b : null].filter((t): t is Tensor => t !== null);
+  // B a transposed view of a contiguous matrix (x @ W^T with W [out, in]): its gradient is computed
+  // as (g^T @ A)^T, so W's gradient comes out contiguous (no copy where it is accumulated).
+  const bT = b.rank === 2 && a.rank === 2 && b.strides[0] === 1 && b.strides[1] === b.shape[0] && b.shape[0] > 1;
   return record(y, 'matmul', [a, b], saved, (g, s) => {
     const sa = needB ? s[0] : null;
     const sb = needA ? s[needB ? 1 : 0] : null;
     return [
       sb ? sumTo(matmul(g, sb.transpose(-2, -1)), aShape) : null,
-      sa ? sumTo(matmul(sa.transpose(-2, -1), g), bShape) : null,
+      sa ? (bT ? matmul(g.transpose(-2, -1), sa).transpose(-2, -1) : sumTo(matmul(sa.transpose(-2, -1), g), bShape)) : null,
     ];
   });
 }

@@ -1,5 +1,5 @@
 import { noGrad, record } from '../autograd.ts';
-import { dispatch, grid, LINEAR_ID } from '../engine.ts';
+import { copyBuffer, dispatch, grid, LINEAR_ID } from '../engine.ts';
 import { defineKernel } from '../kernel.ts';
 import { fmtShape, KdgpuError } from '../errors.ts';
 import { contiguousStrides, isContiguous, normAxis, numel, viewStrides } from '../shape.ts';
@@ -186,8 +186,13 @@ export function cat(xs: readonly Tensor[], axis: number): Tensor {
   const shape = xs[0].shape.map((d, i) => (i === a ? dimOut : d));
   const y = Tensor._make(Storage.alloc(numel(shape), xs[0].dtype, shape), shape);
   let off = 0;
+  // Pieces that are each one run of memory, placed one after another in the result (the axis is
+  // the first one larger than 1: stacking weight matrices by rows), are buffer copies, not dispatches.
+  const runs = shape.slice(0, a).every((d) => d === 1) && xs.every((x) => x.isContiguous);
+  const inner = numel(shape.slice(a + 1));
   for (const x of xs) {
-    copySlice(x, y, a, off);
+    if (!runs) copySlice(x, y, a, off);
+    else if (x.size > 0) copyBuffer(x.storage.buf, x.offset * 4, y.storage.buf.gpu, off * inner * 4, x.size * 4);
     off += x.shape[a];
   }
   const sizes = xs.map((x) => x.shape[a]);
