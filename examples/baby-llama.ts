@@ -25,20 +25,16 @@
  * 16000, context 128, KL with `batchmean`) and needs a real GPU. The real BabyLM 10M data:
  * --corpus path/to/babylm_data (or the distributed .zip), which also switches on the per-source cleaning.
  */
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { adapterName, init } from '@kdgpu/tensor';
-import { type CausalLM } from '@kdgpu/models';
 import { loadModel } from '@kdgpu/models/node';
-import { babyLlamaTokenizerOptions, type Tokenizer } from '@kdgpu/tokenizer';
-import { save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
-import {
-  evalBatches, evaluateLM, evaluateMinimalPairs, modelScorer, parseMinimalPairs, plotRuns, type TrainConfig, validateConfig,
-} from '@kdgpu/train';
-import { checkOfflineLogitsData, corpusFiles, readMetricsFile, runTraining, tokenizeFiles, writeOfflineLogits } from '@kdgpu/train/node';
-import { prepareCorpus } from './lib/corpus-node.ts';
+import { type Tokenizer } from '@kdgpu/tokenizer';
+import { evalBatches, evaluateLM, evaluateMinimalPairs, modelScorer, parseMinimalPairs, plotRuns, type TrainConfig, validateConfig } from '@kdgpu/train';
+import { readMetricsFile, runTraining } from '@kdgpu/train/node';
+import { PRESETS, setupBabyLlama, trainOrReuse } from './lib/baby-llama-setup.ts';
 import { type DemoRow, seedList, summarizeDemo } from './lib/demo-results.ts';
 
 // ---- settings -------------------------------------------------------------------------------
@@ -49,61 +45,6 @@ const arg = (name: string, dflt: string) => {
 };
 const presetName = arg('preset', 'cpu');
 
-interface Preset {
-  maxWords?: number;
-  vocab: number;
-  block: number;
-  batch: number;
-  gpt2: Record<string, number>;
-  llama: Record<string, number>;
-  student: Record<string, number>;
-  /** Teacher steps (0 = 6 epochs, the paper's), per teacher. */
-  gpt2Steps: number;
-  llamaSteps: number;
-  /** Evaluate the teachers every N steps; each is distilled from its best checkpoint. */
-  teacherEvalEvery: number;
-  studentSteps: number;
-  studentEvalEvery: number;
-  lr: { teacher: number; student: number };
-  evalBlocks: number;
-  /** Student seeds run by default (`--seed`/`--seeds` override). */
-  seeds: number;
-  /** Seeds (the first ones) that also get a student distilled from the single best teacher. */
-  singleTeacherSeeds: number;
-  /** KD reduction: `mean` per token (as CE), or `batchmean` (the paper's, ~T x heavier). */
-  reduction: 'mean' | 'batchmean';
-  /** Teacher logits computed once and read from a file (top-k kept) instead of live teachers. */
-  offlineTopK: number | null;
-}
-const PRESETS: Record<string, Preset> = {
-  smoke: {
-    maxWords: 30_000, vocab: 600, block: 32, batch: 8, evalBlocks: 16,
-    gpt2: { n_embd: 32, n_layer: 2, n_head: 2 },
-    llama: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2 },
-    student: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2 },
-    gpt2Steps: 8, llamaSteps: 8, teacherEvalEvery: 4, studentSteps: 8, studentEvalEvery: 4, lr: { teacher: 3e-3, student: 3e-3 },
-    seeds: 1, singleTeacherSeeds: 1, reduction: 'mean', offlineTopK: 16,
-  },
-  // BabyLM in miniature, sized from measured step times on lavapipe (2 cores): a 25k-word slice
-  // (62k training tokens, 965 blocks of 64), teachers ~4x the student's width trained many epochs
-  // and distilled from their best checkpoint, students 800 steps (~6.6 epochs) with and without KD.
-  cpu: {
-    maxWords: 25_000, vocab: 512, block: 64, batch: 8, evalBlocks: 96,
-    gpt2: { n_embd: 64, n_layer: 3, n_head: 4 },
-    llama: { hidden_size: 64, intermediate_size: 192, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 4 },
-    student: { hidden_size: 32, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4 },
-    gpt2Steps: 1200, llamaSteps: 1200, teacherEvalEvery: 200, studentSteps: 800, studentEvalEvery: 200, lr: { teacher: 4e-3, student: 4e-3 },
-    seeds: 3, singleTeacherSeeds: 1, reduction: 'mean', offlineTopK: 128,
-  },
-  paper: {
-    vocab: 16000, block: 128, batch: 32, evalBlocks: 8192,
-    gpt2: { n_embd: 1536, n_layer: 24, n_head: 16 },
-    llama: { hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 24, num_attention_heads: 8, num_key_value_heads: 8 },
-    student: { hidden_size: 512, intermediate_size: 1024, num_hidden_layers: 16, num_attention_heads: 8, num_key_value_heads: 8 },
-    gpt2Steps: 0, llamaSteps: 0, teacherEvalEvery: 0, studentSteps: 0, studentEvalEvery: 0, lr: { teacher: 3e-4, student: 2.5e-4 },
-    seeds: 1, singleTeacherSeeds: 0, reduction: 'batchmean', offlineTopK: null,
-  },
-};
 const P = PRESETS[presetName];
 if (!P) throw new Error(`--preset: unknown preset ${presetName}; use one of ${Object.keys(PRESETS).join(', ')}`);
 const seeds = seedList(arg('seed', '1'), arg('seeds', String(P.seeds)));
@@ -119,93 +60,19 @@ await mkdir(out, { recursive: true });
 const started = performance.now();
 const loadAtStart = loadavg()[0];
 
-// ---- 1. corpus: a BabyLM-style folder (<source>.train / <source>.dev) ------------------------
-const corpus = await prepareCorpus({ source: corpusSource, outDir: join(out, 'corpus'), maxWords: P.maxWords });
-console.log(`corpus: ${corpus.files.map((f) => `${f.name} ${f.trainWords}+${f.devWords} words`).join(', ')}`);
-const trainFiles = corpus.files.map((f) => join(corpus.dir, `${f.name}.train`));
-
-// ---- 2. the tokenizer, trained on the (cleaned) train split only -----------------------------
-const tokPath = join(out, 'tokenizer.json');
-const tok = await trainBpeFromFiles(trainFiles, babyLlamaTokenizerOptions({ vocabSize: P.vocab, minFrequency: 2, showProgress: false }));
-saveTokenizer(tok, tokPath);
-console.log(`tokenizer: vocabulary ${tok.vocabSize}`);
-
-// ---- 3. the run configs ----------------------------------------------------------------------
-const train = (steps: number, evalEvery: number) => steps > 0
-  // Checkpoints only at evaluations (the best one is kept for distillation), none periodically.
-  ? { maxSteps: steps, logEvery: 10, evalEvery, checkpointEvery: steps, keepCheckpoints: 1 }
-  : { epochs: 6, logEvery: 10, evalEvery: 0 };
-const base = (name: string, seed: number, steps: number, evalEvery: number, lr: number, model: TrainConfig['model'], fixedBlocks: boolean): Record<string, unknown> => ({
-  run: { name, outDir: out, seed },
-  // Students read stored teacher logits per block, so their blocks are a fixed set (no random offset).
-  data: { dir: corpus.dir, blockSize: P.block, batchSize: P.batch, maxEvalBlocks: P.evalBlocks, randomOffset: !fixedBlocks, clean: corpus.clean },
-  tokenizer: { path: tokPath },
-  model,
-  optimizer: { lr, weightDecay: 0.1, clipGradNorm: 1 },
-  schedule: { type: 'cosine', warmupSteps: Math.max(1, Math.round(steps * 0.05)) },
-  train: train(steps, evalEvery),
-});
-const maxPos = { max_position_embeddings: 2 * P.block };
-const teacherConfigs = [
-  validateConfig(base('gpt2-teacher', teacherSeed, P.gpt2Steps, P.teacherEvalEvery, P.lr.teacher, { type: 'gpt2', config: { ...P.gpt2, n_positions: 2 * P.block } }, false)),
-  validateConfig(base('llama-teacher', teacherSeed, P.llamaSteps, P.teacherEvalEvery, P.lr.teacher, { type: 'llama', config: { ...P.llama, ...maxPos } }, false)),
-];
-const studentModel: TrainConfig['model'] = { type: 'llama', config: { ...P.student, ...maxPos } };
-const offline = P.offlineTopK !== null;
-const student = (name: string, seed: number) => base(name, seed, P.studentSteps, P.studentEvalEvery, P.lr.student, studentModel, offline);
-// Baby Llama: L = α CE + (1 − α) T² KL, α = 0.5, T = 2, mean of the teachers' logits; here KL per token.
-const distill = { loss: 'forwardKL', kdRatio: 0.5, temperature: 2, ensemble: 'logits', lossOptions: { reduction: P.reduction } };
-
-// ---- 4. the teachers: trained once, reused when unchanged -------------------------------------
+// --only gpt2-teacher|llama-teacher|teachers: stop after that stage (to train the teachers in
+// parallel processes on a shared machine; a later run in the same --out reuses them).
+const only = arg('only', '');
+if (only && !['gpt2-teacher', 'llama-teacher', 'teachers'].includes(only)) throw new Error(`--only: expected gpt2-teacher, llama-teacher or teachers, got ${only}`);
+const S = await setupBabyLlama({ P, out, corpusSource, teacherSeed, onlyTeacher: only === 'teachers' ? undefined : only || undefined });
+if (only && only !== 'teachers') process.exit(0);
+const { corpus, tok, teacherInfo, bestTeacher, student, distill, logitsFor } = S;
 const label: Record<string, string> = { 'gpt2-teacher': 'GPT-2 teacher', 'llama-teacher': 'LLaMA teacher' };
-const teacherInfo: Array<{ name: string; dir: string; step: number; valLoss: number; seconds: number; reused: boolean }> = [];
-for (const c of teacherConfigs) {
-  const runDir = join(out, c.run.name);
-  const best = join(runDir, 'checkpoints', 'best.json');
-  const reusable = existsSync(join(runDir, 'final')) && existsSync(best) &&
-    (await readFile(join(runDir, 'config.resolved.json'), 'utf8').then((s) => JSON.stringify(JSON.parse(s)) === JSON.stringify(c), () => false)) &&
-    (await readFile(join(runDir, 'tokenizer.json'), 'utf8').then((s) => s === readFileSync(tokPath, 'utf8'), () => false));
-  let seconds = 0;
-  if (reusable) {
-    console.log(`\n== ${c.run.name}: reusing the finished run in ${runDir} (same config and tokenizer)`);
-    const records = readMetricsFile(join(runDir, 'metrics.jsonl'));
-    seconds = records.at(-1)?.time ?? 0;
-  } else {
-    console.log(`\n== ${c.run.name}`);
-    const r = await runTraining(c, { overwrite: true });
-    seconds = r.summary.seconds;
-    r.model.dispose();
-  }
-  const pointer = JSON.parse(await readFile(best, 'utf8')) as { dir: string; step: number; bestEval: number };
-  teacherInfo.push({ name: c.run.name, dir: join(runDir, 'checkpoints', pointer.dir), step: pointer.step, valLoss: pointer.bestEval, seconds, reused: reusable });
-  console.log(`${c.run.name}: best validation loss ${pointer.bestEval.toFixed(4)} at step ${pointer.step}`);
-}
-const bestTeacher = teacherInfo.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
-
-// ---- 5. the teachers' logits over the students' (fixed) training blocks, computed once --------
-const teacherRef = (t: (typeof teacherInfo)[number]) => ({ path: t.dir, tokenizer: tokPath });
-const logitsFor = async (name: string, ts: typeof teacherInfo): Promise<Record<string, unknown>> => {
-  if (!offline) return { teachers: ts.map(teacherRef) };
-  const path = join(out, `${name}.logits`);
-  const probe = validateConfig(student('probe', seeds[0]!));
-  const tokens = await tokenizeFiles(probe, (await corpusFiles(probe)).train, tok, join(out, 'cache', 'tokens'));
-  let fresh = !ts.every((t) => t.reused) || !existsSync(path);
-  if (!fresh) {
-    try { checkOfflineLogitsData(path, tokens); } catch { fresh = true; }
-  }
-  if (fresh) {
-    const t0 = performance.now();
-    const models: CausalLM[] = [];
-    for (const t of ts) models.push(await loadModel(t.dir));
-    await writeOfflineLogits(models, tokens, path, { blockSize: P.block, batchSize: P.batch, topK: P.offlineTopK!, topP: 1, ensemble: 'logits' });
-    for (const m of models) m.dispose();
-    console.log(`${name}: teacher logits of ${tokens.length} training tokens written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }
-  return { teachers: ts.map(teacherRef), offlineLogits: { path, topK: P.offlineTopK!, topP: 1 } };
-};
 const ensembleSource = await logitsFor('ensemble', teacherInfo);
-const singleSource = seeds.length > 0 && P.singleTeacherSeeds > 0 ? await logitsFor(`single-${bestTeacher.name}`, [bestTeacher]) : null;
+const singleSource = P.singleTeacherSeeds > 0 ? await logitsFor(`single-${bestTeacher.name}`, [bestTeacher]) : null;
+if (only === 'teachers') process.exit(0);
 
+// ---- 1-5 (corpus, tokenizer, teachers, their logits): examples/lib/baby-llama-setup.ts ----------
 // ---- 6. the students, per seed: distilled from the ensemble, from the best teacher, and alone --
 interface StudentRun { name: string; model: string; seed: number; seconds: number }
 const studentRuns: StudentRun[] = [];
@@ -217,18 +84,13 @@ for (const [i, seed] of seeds.entries()) {
   ];
   if (singleSource && i < P.singleTeacherSeeds) plan.push(['student-best-teacher', withSource(student(`student-best-teacher-s${seed}`, seed), singleSource)]);
   for (const [model, c] of plan) {
-    console.log(`\n== ${c.run.name}`);
-    const r = await runTraining(c, { overwrite: true });
-    studentRuns.push({ name: c.run.name, model, seed, seconds: r.summary.seconds });
-    r.model.dispose();
-    // The students' checkpoints are not needed after the run (the final model is kept).
-    await rm(join(out, c.run.name, 'checkpoints'), { recursive: true, force: true });
+    const { seconds } = await trainOrReuse(c, S.tokPath);
+    studentRuns.push({ name: c.run.name, model, seed, seconds });
   }
 }
 
 // ---- 7. evaluate everything on the same held-out blocks and minimal pairs ---------------------
-const probe = validateConfig(student('probe', seeds[0]!));
-const devTokens = await tokenizeFiles(probe, (await corpusFiles(probe)).eval, tok, join(out, 'cache', 'tokens'));
+const devTokens = await S.devTokens();
 const pairs = parseMinimalPairs(readFileSync(new URL('../packages/train/data/minimal-pairs.jsonl', import.meta.url), 'utf8'));
 const scorerTok = (t: Tokenizer) => ({ encode: (s: string) => ({ ids: t.encode(s, { addSpecialTokens: false }).ids }), decode: (ids: number[]) => t.decode(ids) });
 const evaluate = async (dir: string) => {
