@@ -74,7 +74,7 @@ if (only === 'teachers') process.exit(0);
 
 // ---- 1-5 (corpus, tokenizer, teachers, their logits): examples/lib/baby-llama-setup.ts ----------
 // ---- 6. the students, per seed: distilled from the ensemble, from the best teacher, and alone --
-interface StudentRun { name: string; model: string; seed: number; seconds: number }
+interface StudentRun { name: string; model: string; seed: number; seconds: number; reused: boolean }
 const studentRuns: StudentRun[] = [];
 const withSource = (cfg: Record<string, unknown>, source: Record<string, unknown>) => validateConfig({ ...cfg, ...source, distill });
 for (const [i, seed] of seeds.entries()) {
@@ -84,8 +84,8 @@ for (const [i, seed] of seeds.entries()) {
   ];
   if (singleSource && i < P.singleTeacherSeeds) plan.push(['student-best-teacher', withSource(student(`student-best-teacher-s${seed}`, seed), singleSource)]);
   for (const [model, c] of plan) {
-    const { seconds } = await trainOrReuse(c, S.tokPath);
-    studentRuns.push({ name: c.run.name, model, seed, seconds });
+    const { seconds, reused } = await trainOrReuse(c, S.tokPath);
+    studentRuns.push({ name: c.run.name, model, seed, seconds, reused });
   }
 }
 
@@ -128,11 +128,15 @@ const seconds = (performance.now() - started) / 1000;
 const results = {
   preset: presetName, adapter: adapterName(),
   machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, runtime: typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined' ? 'Deno' : `Node ${process.versions.node}`, loadAtStart: round(loadAtStart, 2), loadAtEnd: round(loadavg()[0], 2) },
-  corpus: corpus.files, seeds, teacherSeed,
+  corpus: corpus.files, trainTokens: (await S.trainTokens()).length, seeds, teacherSeed,
   settings: { ...P, distill },
   teachers: teacherInfo.map(({ name, step, valLoss, reused }) => ({ name, bestStep: step, bestValLoss: valLoss, reused })),
   bestTeacher: bestTeacher.name,
   table: rows, margins: summary.margins, beatsTeachers: summary.beatsTeachers, verdict: summary.verdict, seconds: round(seconds, 1),
+  // Runs reused from earlier invocations in the same folder (their training is not in \`seconds\`), and
+  // the training time of every run, reused or not.
+  reusedRuns: [...teacherInfo.filter((t) => t.reused).map((t) => t.name), ...studentRuns.filter((s) => s.reused).map((s) => s.name)],
+  trainSeconds: round([...teacherInfo, ...studentRuns].reduce((a, r) => a + r.seconds, 0), 1),
 };
 await writeFile(join(out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 

@@ -92,6 +92,8 @@ export interface BabyLlamaSetup {
   logitsFor: (name: string, ts: TeacherInfo[]) => Promise<Record<string, unknown>>;
   /** The held-out tokens every model is evaluated on. */
   devTokens: () => Promise<TokenArray>;
+  /** The students' training tokens. */
+  trainTokens: () => Promise<TokenArray>;
 }
 
 /** Prepares the corpus, the tokenizer and the teachers of `P` in `out` (see the module comment). */
@@ -174,7 +176,11 @@ export async function setupBabyLlama(o: { P: Preset; out: string; corpusSource: 
     const probe = validateConfig(student('probe', 0));
     return tokenizeFiles(probe, (await corpusFiles(probe)).eval, tok, join(out, 'cache', 'tokens'));
   };
-  return { P, corpus, tok, tokPath, teacherInfo, bestTeacher, student, distill, logitsFor, devTokens };
+  const trainTokens = async () => {
+    const probe = validateConfig(student('probe', 0));
+    return tokenizeFiles(probe, (await corpusFiles(probe)).train, tok, join(out, 'cache', 'tokens'));
+  };
+  return { P, corpus, tok, tokPath, teacherInfo, bestTeacher, student, distill, logitsFor, devTokens, trainTokens };
 }
 
 /** Written beside a finished run by {@link trainOrReuse}: how long it trained. */
