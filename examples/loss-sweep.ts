@@ -65,7 +65,9 @@ const scorerTok = { encode: (s: string) => ({ ids: S.tok.encode(s, { addSpecialT
 interface Run { loss: string; seed: number; valLoss: number; minimalPairs: number; seconds: number; run: string }
 const runs: Run[] = [];
 for (const seed of seeds) {
-  for (const loss of [null, ...chosen]) {
+  // The demo's own runs (no KD, forward KL) last: a demo process still training them can finish first.
+  const order = [...chosen.filter((l) => l !== 'forwardKL'), ...chosen.filter((l) => l === 'forwardKL'), null];
+  for (const loss of order) {
     const base = S.student(runName(loss, seed), seed);
     const c = validateConfig(loss === null ? base : { ...base, ...source, distill: { ...S.distill, loss, lossOptions: { ...SWEEP[loss], reduction: P.reduction } } });
     const { seconds } = await trainOrReuse(c, S.tokPath);

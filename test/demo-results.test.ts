@@ -1,7 +1,11 @@
-/** The Baby Llama demo's margins, spread and verdict (examples/lib/demo-results.ts), on hand-made tables. */
+/** The Baby Llama demo's margins, spread and verdict (examples/lib/demo-results.ts) on hand-made tables, and README's generated Results section. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type DemoRow, seedList, spread, summarizeDemo } from '../examples/lib/demo-results.ts';
+import { BEGIN, END, readCommittedResults, renderResults, replaceSection } from '../examples/lib/readme-results.ts';
 
 const row = (model: string, seed: number, loss: number): DemoRow => ({ model, seed, steps: 1, params: 1, 'val loss': loss, 'best val (step)': '', perplexity: 0, 'minimal pairs': 0.5, 'train s': 0 });
 
@@ -44,4 +48,14 @@ test('summarizeDemo: per-seed margins, wins, teachers beaten, single-teacher row
   const none = summarizeDemo([row('student-distilled', 1, 3.6), row('student-no-kd', 1, 3.5)], { bestTeacher: 'x' });
   assert.match(none.verdict, /^The distilled student did not beat/);
   assert.throws(() => summarizeDemo([row('student-distilled', 1, 3.6)], { bestTeacher: 'x' }), /seed 1 lacks a student-distilled or student-no-kd row/);
+});
+
+test('README: the Results section is what examples/lib/readme-results.ts makes of the committed results files', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const [demo, sweep, cross] = readCommittedResults(root);
+  assert.ok(demo, 'docs/demo/results.json is committed');
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf(BEGIN), readme.indexOf(END) + END.length);
+  assert.equal(section, renderResults(demo, sweep, cross), 'regenerate it: node --import tsx examples/lib/readme-results.ts');
+  assert.throws(() => replaceSection('no markers', 'x'), /README\.md: no <!-- results:begin -->/);
 });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { type CausalLM } from '@kdgpu/models';
 import { loadModel } from '@kdgpu/models/node';
 import { babyLlamaTokenizerOptions, type Tokenizer } from '@kdgpu/tokenizer';
-import { save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
+import { fromFile, save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
 import { type TokenArray, type TrainConfig, validateConfig } from '@kdgpu/train';
 import { checkOfflineLogitsData, corpusFiles, readMetricsFile, runTraining, tokenizeFiles, writeOfflineLogits } from '@kdgpu/train/node';
 import { prepareCorpus, type PreparedCorpus } from './corpus-node.ts';
@@ -108,7 +108,8 @@ export async function setupBabyLlama(o: { P: Preset; out: string; corpusSource: 
   // ---- 2. the tokenizer, trained on the (cleaned) train split only -----------------------------
   const tokPath = join(out, 'tokenizer.json');
   const tok = await trainBpeFromFiles(trainFiles, babyLlamaTokenizerOptions({ vocabSize: P.vocab, minFrequency: 2, showProgress: false }));
-  saveTokenizer(tok, tokPath);
+  // Rewritten only when it changed: runs of other processes may be reading it.
+  if (!existsSync(tokPath) || fromFile(tokPath).serialize(false) !== tok.serialize(false)) saveTokenizer(tok, tokPath);
   console.log(`tokenizer: vocabulary ${tok.vocabSize}`);
 
   // ---- 3. the run configs ----------------------------------------------------------------------
