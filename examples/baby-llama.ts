@@ -10,11 +10,14 @@
  *
  * usage: node --import tsx examples/baby-llama.ts [--preset cpu|smoke|paper] [--seed N] [--seeds K]
  *          [--teacher-seed N] [--corpus embedded|DIR|ZIP] [--out runs/baby-llama-cpu] [--publish DIR]
+ *          [--only gpt2-teacher|llama-teacher|teachers] [--students distilled,no-kd,best-teacher]
  *
  * `--seed N --seeds K` trains the students with seeds N, N+1, ..., N+K-1 (default: the preset's).
  * The teachers are trained once, with `--teacher-seed` (default 2023), and reused by a later run in
  * the same `--out` folder when their config and tokenizer are unchanged. `--publish DIR` copies
- * results.json and loss.svg there (the committed `docs/demo`).
+ * results.json and loss.svg there (the committed `docs/demo`). `--only` and `--students` split the
+ * work over processes on a shared machine (each trains a part; a last run without them reuses all
+ * and writes the table).
  *
  * `cpu` (default) is sized for about 15 minutes on 2 CPU cores with software Vulkan (lavapipe); it is
  * BabyLM's setting in miniature: a 25k-word slice trained for many epochs, teachers trained to
@@ -63,6 +66,11 @@ const loadAtStart = loadavg()[0];
 // --only gpt2-teacher|llama-teacher|teachers: stop after that stage (to train the teachers in
 // parallel processes on a shared machine; a later run in the same --out reuses them).
 const only = arg('only', '');
+// --students distilled,no-kd,best-teacher: which students to train (default all; the table needs all,
+// so the others are skipped in a process that trains some of them while another trains the rest).
+const studentKinds = arg('students', 'distilled,no-kd,best-teacher').split(',');
+for (const k of studentKinds) if (!['distilled', 'no-kd', 'best-teacher'].includes(k)) throw new Error(`--students: unknown student ${k}; use distilled, no-kd, best-teacher`);
+const partial = studentKinds.length < 3;
 if (only && !['gpt2-teacher', 'llama-teacher', 'teachers'].includes(only)) throw new Error(`--only: expected gpt2-teacher, llama-teacher or teachers, got ${only}`);
 const S = await setupBabyLlama({ P, out, corpusSource, teacherSeed, onlyTeacher: only === 'teachers' ? undefined : only || undefined });
 if (only && only !== 'teachers') process.exit(0);
@@ -84,9 +92,15 @@ for (const [i, seed] of seeds.entries()) {
   ];
   if (singleSource && i < P.singleTeacherSeeds) plan.push(['student-best-teacher', withSource(student(`student-best-teacher-s${seed}`, seed), singleSource)]);
   for (const [model, c] of plan) {
+    if (!studentKinds.includes(model.replace('student-', ''))) continue;
     const { seconds, reused } = await trainOrReuse(c, S.tokPath);
     studentRuns.push({ name: c.run.name, model, seed, seconds, reused });
   }
+}
+
+if (partial) {
+  console.log(`trained the students ${studentKinds.join(', ')}; run without --students for the table`);
+  process.exit(0);
 }
 
 // ---- 7. evaluate everything on the same held-out blocks and minimal pairs ---------------------

@@ -16,7 +16,7 @@
  * demo's teachers are reused.
  *
  * usage: node --import tsx examples/cross-tokenizer.ts [--preset cpu|smoke] [--seed N] [--seeds K]
- *          [--variants] [--corpus embedded|DIR|ZIP] [--out runs/baby-llama-cpu] [--publish DIR]
+ *          [--variants] [--rows no-kd,uld-r0.5,...] [--corpus embedded|DIR|ZIP] [--out runs/baby-llama-cpu] [--publish DIR]
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
@@ -45,6 +45,8 @@ const seeds = seedList(arg('seed', '1'), arg('seeds', String(P.seeds)));
 const out = resolve(arg('out', `runs/baby-llama-${presetName}`));
 const publish = arg('publish', '');
 const variants = args.includes('--variants');
+// --rows a,b: train only these rows (to split the work over processes; a last run without it reuses them).
+const onlyRows = arg('rows', '') ? arg('rows', '').split(',') : null;
 
 await init();
 console.log(`cross-tokenizer distillation, preset "${presetName}", seeds ${seeds.join(', ')}, on ${adapterName()}; outputs in ${out}`);
@@ -85,6 +87,7 @@ const runs: Run[] = [];
 for (const [i, seed] of seeds.entries()) {
   for (const v of VARIANTS) {
     if (!v.allSeeds && !(variants && i === 0)) continue;
+    if (onlyRows && !onlyRows.includes(v.key)) continue;
     const c = config(v, seed);
     const { seconds } = await trainOrReuse(c, studentTok);
     const model = await loadModel(join(out, c.run.name, 'final'));
@@ -101,6 +104,10 @@ for (const [i, seed] of seeds.entries()) {
   }
 }
 
+if (onlyRows) {
+  console.log(`trained the rows ${onlyRows.join(', ')}; run without --rows for the table`);
+  process.exit(0);
+}
 const noKd = (seed: number) => runs.find((r) => r.key === 'no-kd' && r.seed === seed)!.valLoss;
 const rows = VARIANTS.filter((v) => runs.some((r) => r.key === v.key)).map((v) => {
   const mine = runs.filter((r) => r.key === v.key);

@@ -6,8 +6,9 @@
  * student trained without distillation, over several seeds; tabulates the validation loss of each
  * (mean and spread over seeds) and its margin against no-KD seed by seed, and overlays the runs.
  *
- * It shares its output folder with `examples/baby-llama.ts` by default, so the demo's teachers,
- * logits and students (forward KL is the demo's distilled student) are reused, not trained again.
+ * It shares its output folder with `examples/baby-llama.ts` by default, so the demo's teachers and
+ * no-KD students are reused, not trained again. The teachers' logits are kept over the whole
+ * vocabulary here (the demo keeps the top 128), so every divergence sees the exact teacher.
  *
  * usage: node --import tsx examples/loss-sweep.ts [--preset cpu|smoke] [--seed N] [--seeds K]
  *          [--losses a,b,c] [--corpus embedded|DIR|ZIP] [--out runs/baby-llama-cpu] [--publish DIR]
@@ -30,6 +31,7 @@ const arg = (name: string, dflt: string) => {
 };
 const presetName = arg('preset', 'cpu');
 const P = PRESETS[presetName];
+// (P.vocab is the tokenizer's size: the full-vocabulary logits below keep every token.)
 if (!P || presetName === 'paper') throw new Error(`--preset: unknown preset ${presetName}; use cpu or smoke`);
 const seeds = seedList(arg('seed', '1'), arg('seeds', String(P.seeds)));
 const out = resolve(arg('out', `runs/baby-llama-${presetName}`));
@@ -55,9 +57,12 @@ await mkdir(out, { recursive: true });
 const started = performance.now();
 const loadAtStart = loadavg()[0];
 const S = await setupBabyLlama({ P, out, corpusSource: arg('corpus', 'embedded'), teacherSeed: Number(arg('teacher-seed', '2023')) });
-const source = await S.logitsFor('ensemble', S.teacherInfo);
-// The run names of the demo (forward KL is its distilled student), so its runs are reused.
-const runName = (loss: string | null, seed: number) => (loss === null ? `student-no-kd-s${seed}` : loss === 'forwardKL' ? `student-distilled-s${seed}` : `student-${loss}-s${seed}`);
+// The teachers' ensemble logits over the whole vocabulary: the demo keeps the top 128 (enough for
+// forward KL), but reverse KL and its kin weigh the student's mass on every token, and a truncated
+// teacher leaves the mass outside the kept tokens unpenalised (their KD term goes negative).
+const source = await S.logitsFor('ensemble-full', S.teacherInfo, P.vocab);
+// The no-KD students are the demo's own runs (same config), so they are reused.
+const runName = (loss: string | null, seed: number) => (loss === null ? `student-no-kd-s${seed}` : `student-${loss}-s${seed}`);
 
 const devTokens = await S.devTokens();
 const pairs = parseMinimalPairs(readFileSync(new URL('../packages/train/data/minimal-pairs.jsonl', import.meta.url), 'utf8'));
@@ -65,8 +70,8 @@ const scorerTok = { encode: (s: string) => ({ ids: S.tok.encode(s, { addSpecialT
 interface Run { loss: string; seed: number; valLoss: number; minimalPairs: number; seconds: number; run: string }
 const runs: Run[] = [];
 for (const seed of seeds) {
-  // The demo's own runs (no KD, forward KL) last: a demo process still training them can finish first.
-  const order = [...chosen.filter((l) => l !== 'forwardKL'), ...chosen.filter((l) => l === 'forwardKL'), null];
+  // The demo's own run (no KD) last: a demo process still training it can finish first.
+  const order = [...chosen, null];
   for (const loss of order) {
     const base = S.student(runName(loss, seed), seed);
     const c = validateConfig(loss === null ? base : { ...base, ...source, distill: { ...S.distill, loss, lossOptions: { ...SWEEP[loss], reduction: P.reduction } } });

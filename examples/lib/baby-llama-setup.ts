@@ -89,7 +89,12 @@ export interface BabyLlamaSetup {
   /** The demo's distillation settings (forward KL, kdRatio 0.5, T 2, logit mean, the preset's reduction). */
   distill: { loss: string; kdRatio: number; temperature: number; ensemble: 'logits'; lossOptions: { reduction: 'mean' | 'batchmean' } };
   /** The config fields that make a student distil from these teachers (offline logits file or live teachers). */
-  logitsFor: (name: string, ts: TeacherInfo[]) => Promise<Record<string, unknown>>;
+  /**
+   * `topK` (default the preset's) keeps that many tokens per position; the whole vocabulary keeps the
+   * exact distribution, which divergences that weigh the student's own mass (reverse KL and kin) need:
+   * a truncated teacher leaves the student's mass outside the kept tokens unpenalised.
+   */
+  logitsFor: (name: string, ts: TeacherInfo[], topK?: number) => Promise<Record<string, unknown>>;
   /** The held-out tokens every model is evaluated on. */
   devTokens: () => Promise<TokenArray>;
   /** The students' training tokens. */
@@ -153,7 +158,7 @@ export async function setupBabyLlama(o: { P: Preset; out: string; corpusSource: 
 
   // ---- 5. the teachers' logits over the students' (fixed) training blocks, computed once --------
   const teacherRef = (t: TeacherInfo) => ({ path: t.dir, tokenizer: tokPath });
-  const logitsFor = async (name: string, ts: TeacherInfo[]): Promise<Record<string, unknown>> => {
+  const logitsFor = async (name: string, ts: TeacherInfo[], topK = P.offlineTopK ?? P.vocab): Promise<Record<string, unknown>> => {
     if (!offline) return { teachers: ts.map(teacherRef) };
     const path = join(out, `${name}.logits`);
     const probe = validateConfig(student('probe', 0));
@@ -166,11 +171,11 @@ export async function setupBabyLlama(o: { P: Preset; out: string; corpusSource: 
       const t0 = performance.now();
       const models: CausalLM[] = [];
       for (const t of ts) models.push(await loadModel(t.dir));
-      await writeOfflineLogits(models, tokens, path, { blockSize: P.block, batchSize: P.batch, topK: P.offlineTopK!, topP: 1, ensemble: 'logits' });
+      await writeOfflineLogits(models, tokens, path, { blockSize: P.block, batchSize: P.batch, topK, topP: 1, ensemble: 'logits' });
       for (const m of models) m.dispose();
       console.log(`${name}: teacher logits of ${tokens.length} training tokens written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
-    return { teachers: ts.map(teacherRef), offlineLogits: { path, topK: P.offlineTopK!, topP: 1 } };
+    return { teachers: ts.map(teacherRef), offlineLogits: { path, topK, topP: 1 } };
   };
 
   const devTokens = async () => {
