@@ -20,7 +20,7 @@ function runExample(script: string, extra: string[] = [], outDir?: string) {
   const argv = isDeno
     ? ['--no-install', 'deno', 'run', '-A', '--node-modules-dir=manual', `examples/${script}`, '--preset', 'smoke', '--out', out, ...extra]
     : ['--import', 'tsx', `examples/${script}`, '--preset', 'smoke', '--out', out, ...extra];
-  const r = spawnSync(cmd, argv, { cwd: root, encoding: 'utf8', timeout: 600_000, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+  const r = spawnSync(cmd, argv, { cwd: root, encoding: 'utf8', timeout: 1_200_000, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
   assert.equal(r.status, 0, `${script} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
   return { out, stdout: r.stdout };
 }

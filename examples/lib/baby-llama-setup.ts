@@ -50,7 +50,7 @@ export const PRESETS: Record<string, Preset> = {
     gpt2: { n_embd: 32, n_layer: 2, n_head: 2 },
     llama: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2 },
     student: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2 },
-    gpt2Steps: 8, llamaSteps: 8, teacherEvalEvery: 4, studentSteps: 8, studentEvalEvery: 4, lr: { teacher: 3e-3, student: 3e-3 },
+    gpt2Steps: 8, llamaSteps: 8, teacherEvalEvery: 8, studentSteps: 8, studentEvalEvery: 8, lr: { teacher: 3e-3, student: 3e-3 },
     seeds: 1, singleTeacherSeeds: 1, reduction: 'mean', offlineTopK: 16,
   },
   // BabyLM in miniature, sized from measured step times on lavapipe (2 cores): a 25k-word slice
@@ -201,7 +201,7 @@ export async function trainOrReuse(c: TrainConfig, tokPath: string, needs: strin
   const runDir = join(c.run.outDir, c.run.name);
   const done = join(runDir, DONE_FILE);
   const same = existsSync(join(runDir, 'final')) && existsSync(done) && needs.every((p) => existsSync(p)) &&
-    (await readFile(join(runDir, 'config.resolved.json'), 'utf8').then((s) => JSON.stringify(JSON.parse(s)) === JSON.stringify(c), () => false)) &&
+    (await readFile(join(runDir, 'config.resolved.json'), 'utf8').then((s) => sameConfig(JSON.parse(s), c), () => false)) &&
     (await readFile(join(runDir, 'tokenizer.json'), 'utf8').then((s) => s === readFileSync(tokPath, 'utf8'), () => false));
   if (same) {
     const { seconds } = JSON.parse(await readFile(done, 'utf8')) as { seconds: number };
@@ -213,4 +213,20 @@ export async function trainOrReuse(c: TrainConfig, tokPath: string, needs: strin
   r.model.dispose();
   await writeFile(done, `${JSON.stringify({ seconds: r.summary.seconds, steps: r.summary.steps, loadAtEnd: loadavg()[0] })}\n`);
   return { seconds: r.summary.seconds, reused: false };
+}
+
+/**
+ * Whether a finished run's resolved config is `c`: compared after validating it again (so defaults
+ * added to the schema since it ran are filled in the same way) and with sorted keys.
+ */
+function sameConfig(old: unknown, c: TrainConfig): boolean {
+  try {
+    return canonical(validateConfig(old)) === canonical(c);
+  } catch {
+    return false;
+  }
+}
+
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
 }

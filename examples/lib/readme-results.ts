@@ -103,7 +103,22 @@ function sweepSection(w: { seeds: number[]; rows: SweepRow[]; settings: { studen
 }
 
 interface XtokRow { key: string; label: string; seeds: number[]; valLoss: number; valLossSd: number; margin: number; marginSd: number; wins: number; kdToCe: number | null; minimalPairs: number }
-function crossSection(x: { teacher: { name: string; vocab: number }; studentVocab: number; studentSteps: number; rows: XtokRow[]; note?: string }): string[] {
+/** What the cross-tokenizer rows say, in one or two sentences with their numbers. */
+function crossVerdict(rows: XtokRow[]): string {
+  const uld = rows.filter((r) => r.key !== 'no-kd');
+  if (uld.length === 0) return 'Only the no-KD student ran.';
+  const best = uld.reduce((a, b) => (b.margin < a.margin ? b : a));
+  const paper = uld.find((r) => r.key === 'uld-r0.5');
+  const parts: string[] = [];
+  if (paper) {
+    parts.push(`At r 0.5 (λ 1) the ULD term is ${paper.kdToCe === null ? 'n/a' : paper.kdToCe.toFixed(3)} of the CE term at the end of training and the student ends ${signed(paper.margin)} nats from no-KD (lower on ${paper.wins} of ${paper.seeds.length} seeds): ` +
+      (Math.abs(paper.margin) < 0.01 ? 'ULD at that weight is too small a term to change training (a sum of absolute differences of probabilities, mostly tiny ones).' : paper.margin < 0 ? 'it helps.' : 'it hurts.'));
+  }
+  if (best !== paper) parts.push(`The best ULD row is ${best.label}: ${signed(best.margin)} nats against no-KD, lower on ${best.wins} of ${best.seeds.length} seeds.`);
+  return parts.join(' ');
+}
+
+function crossSection(x: { teacher: { name: string; vocab: number }; studentVocab: number; studentSteps: number; rows: XtokRow[] }): string[] {
   return [
     '### Cross-tokenizer distillation',
     `[\`examples/cross-tokenizer.ts\`](examples/cross-tokenizer.ts): the demo's best teacher (${LABEL[x.teacher.name] ?? x.teacher.name}, its ${x.teacher.vocab}-token BPE) into the demo's`,
@@ -117,7 +132,8 @@ function crossSection(x: { teacher: { name: string; vocab: number }; studentVoca
       const base = r.key === 'no-kd';
       return `| ${r.label} | ${r.seeds.join(', ')} | ${r.valLoss.toFixed(4)} ± ${r.valLossSd.toFixed(4)} | ${base ? '—' : `${signed(r.margin)} ± ${r.marginSd.toFixed(3)}`} | ${base ? '—' : `${r.wins} of ${r.seeds.length}`} | ${r.kdToCe === null ? '—' : r.kdToCe.toFixed(3)} | ${r.minimalPairs.toFixed(3)} |`;
     }),
-    ...(x.note ? ['', x.note] : []),
+    '',
+    crossVerdict(x.rows),
   ];
 }
 
