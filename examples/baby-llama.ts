@@ -66,11 +66,12 @@ const loadAtStart = loadavg()[0];
 // --only gpt2-teacher|llama-teacher|teachers: stop after that stage (to train the teachers in
 // parallel processes on a shared machine; a later run in the same --out reuses them).
 const only = arg('only', '');
-// --students distilled,no-kd,best-teacher: which students to train (default all; the table needs all,
-// so the others are skipped in a process that trains some of them while another trains the rest).
+// --students distilled,no-kd,best-teacher: which students to train (default all). The table needs
+// the distilled and no-KD students; without best-teacher it has no single-teacher row. A process that
+// trains only some of the first two (while another trains the rest) stops before the table.
 const studentKinds = arg('students', 'distilled,no-kd,best-teacher').split(',');
 for (const k of studentKinds) if (!['distilled', 'no-kd', 'best-teacher'].includes(k)) throw new Error(`--students: unknown student ${k}; use distilled, no-kd, best-teacher`);
-const partial = studentKinds.length < 3;
+const partial = !studentKinds.includes('distilled') || !studentKinds.includes('no-kd');
 if (only && !['gpt2-teacher', 'llama-teacher', 'teachers'].includes(only)) throw new Error(`--only: expected gpt2-teacher, llama-teacher or teachers, got ${only}`);
 const S = await setupBabyLlama({ P, out, corpusSource, teacherSeed, onlyTeacher: only === 'teachers' ? undefined : only || undefined });
 if (only && only !== 'teachers') process.exit(0);
