@@ -140,8 +140,16 @@ function crossSection(x: { teacher: { name: string; vocab: number }; studentVoca
 /** The Results section's body from the three results files' contents (null when a file is missing). */
 export function renderResults(demo: unknown, sweep: unknown, cross: unknown): string {
   const lines = [BEGIN, ...demoSection(demo as DemoResults)];
-  if (sweep) lines.push('', ...sweepSection(sweep as Parameters<typeof sweepSection>[0]));
-  if (cross) lines.push('', ...crossSection(cross as Parameters<typeof crossSection>[0]));
+  lines.push('', ...(sweep ? sweepSection(sweep as Parameters<typeof sweepSection>[0]) : [
+    '### Loss sweep',
+    'No committed results yet: [`examples/loss-sweep.ts`](examples/loss-sweep.ts) runs every divergence of the zoo on the demo\'s setting',
+    '(`node --import tsx examples/loss-sweep.ts --publish docs/loss-sweep` after `npm run demo`, which it reuses); its results go to `docs/loss-sweep/`.',
+  ]));
+  lines.push('', ...(cross ? crossSection(cross as Parameters<typeof crossSection>[0]) : [
+    '### Cross-tokenizer distillation',
+    'No committed results yet: [`examples/cross-tokenizer.ts`](examples/cross-tokenizer.ts) distils the demo\'s best teacher into a student with another BPE',
+    '(`node --import tsx examples/cross-tokenizer.ts --variants --publish docs/cross-tokenizer` after `npm run demo`); its results go to `docs/cross-tokenizer/`.',
+  ]));
   lines.push(END);
   return lines.join('\n');
 }
