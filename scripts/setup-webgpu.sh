@@ -17,13 +17,15 @@ if [ "${KDGPU_SKIP_SETUP:-}" = 1 ]; then log "KDGPU_SKIP_SETUP=1, skipping"; exi
 if [ "$(uname -s)" != Linux ]; then log "not Linux: nothing to install (Dawn uses Metal/D3D12)"; exit 0; fi
 
 mesa_version() { dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true; }
-have_loader() { ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' ; }
+# (grep reads all its input, not -q: with pipefail, -q's early exit can end ldconfig with SIGPIPE,
+# failing the check now and then and reinstalling Mesa for nothing.)
+have_loader() { ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null ; }
 # A non-Mesa ICD (NVIDIA, AMD proprietary) means a real GPU driver is present.
 have_other_icd() {
   local d
   for d in /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/share/vulkan/icd.d; do
     [ -d "$d" ] || continue
-    if ls "$d" 2>/dev/null | grep -qvE '^(lvp|radeon|intel|intel_hasvk|nouveau|virtio|freedreno|broadcom|panfrost|asahi|powervr|gfxstream|dzn)_icd'; then return 0; fi
+    if ls "$d" 2>/dev/null | grep -vE '^(lvp|radeon|intel|intel_hasvk|nouveau|virtio|freedreno|broadcom|panfrost|asahi|powervr|gfxstream|dzn)_icd' >/dev/null; then return 0; fi
   done
   return 1
 }

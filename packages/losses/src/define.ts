@@ -3,7 +3,9 @@ import { runChunked } from './chunk.ts';
 import { maskTokens, reduceTokens, validMask } from './reduce.ts';
 import { teacherLogits } from './teacher.ts';
 import type { CommonOptions, DistillOptions, LossFn, TeacherInput } from './types.ts';
-import { checkCommon, checkDistill, checkInputs } from './validate.ts';
+import { checkCommon, checkDistill, checkInputs, checkSparseOptions } from './validate.ts';
+import { sparseInputs } from './sparse/inputs.ts';
+import { isSparseTeacher } from './sparse/teacher.ts';
 
 /** What a loss file provides; `defineLoss` adds validation, teacher processing, temperature, chunking and the reduction. */
 export interface LossSpec<O extends CommonOptions> {
@@ -20,6 +22,11 @@ export interface LossSpec<O extends CommonOptions> {
   /** Checks the loss's own options; throws a KdgpuError naming the bad one. */
   readonly check?: (o: O) => void;
   /**
+   * Whether the loss can take a sparse (top-k) teacher (default: yes, for every loss with a
+   * teacher). False for losses that need the teacher's raw logits (logitMSE).
+   */
+  readonly sparse?: boolean;
+  /**
    * Per-token loss [..., n] of student logits [..., n, V] (already / τ, recording gradients) and the
    * processed teacher logits (a constant; null when `needsTeacher` is false). Masking, τ² and the
    * reduction are applied by the caller.
@@ -33,7 +40,7 @@ export type DefinedLoss<O extends CommonOptions> = LossFn<O> & { readonly spec: 
 /** Option keys shared by every loss. */
 export const COMMON_OPTIONS = ['ignoreIndex', 'reduction', 'chunks'] as const;
 /** Option keys shared by every loss with a teacher. */
-export const TEACHER_OPTIONS = ['topK', 'topP', 'ensemble', 'teacherWeights'] as const;
+export const TEACHER_OPTIONS = ['topK', 'topP', 'ensemble', 'teacherWeights', 'missingMass'] as const;
 /** Option keys shared by every loss with a temperature. */
 export const TEMPERATURE_OPTIONS = ['temperature', 'teacherTemperature', 'scaleByTemperatureSquared'] as const;
 
@@ -52,9 +59,12 @@ export function defineLoss<O extends CommonOptions>(spec: LossSpec<O>): DefinedL
   const fn = (student: Tensor, teacher: TeacherInput, labels: Tensor | null, opts?: O): Tensor => {
     const o = { ...spec.defaults, ...opts } as O;
     checkCommon(spec.name, o);
+    const sparse = spec.needsTeacher && isSparseTeacher(teacher) ? teacher : null;
+    // The caller's own options (not the spec's defaults) decide what a sparse teacher refuses.
+    if (sparse) checkSparseOptions(spec.name, spec.sparse ?? true, (opts ?? {}) as DistillOptions);
     const teachers = checkInputs(spec.name, student, teacher, labels, spec.needsTeacher);
     const d = o as DistillOptions;
-    if (spec.needsTeacher) checkDistill(spec.name, d, teachers.length);
+    if (spec.needsTeacher) checkDistill(spec.name, d, sparse ? 1 : teachers.length, sparse !== null);
     spec.check?.(o);
 
     const tau = spec.usesTemperature ? (d.temperature ?? 1) : 1;
@@ -70,10 +80,21 @@ export function defineLoss<O extends CommonOptions>(spec: LossSpec<O>): DefinedL
         return maskTokens(perToken, validMask(ls, ignoreIndex), scale);
       });
 
+    // A sparse teacher: its three tensors travel (and are chunked) as the "teachers"; each slice is
+    // turned into (student, teacher) inputs of the same per-token formula (sparse/inputs.ts).
+    const tauT = spec.usesTemperature ? (d.teacherTemperature ?? tau) : 1;
+    const sparseTokensOf = (s: Tensor, [ids, lp, tail]: readonly Tensor[], ls: Tensor | null): Tensor =>
+      tidy(() => {
+        const x = sparseInputs(tau === 1 ? s : s.div(tau), ids, lp, tail, d.missingMass ?? 'tail-bucket', tauT);
+        return maskTokens(spec.perToken(x.student, x.teacher, ls, o), validMask(ls, ignoreIndex), scale);
+      });
+    const run = sparse ? sparseTokensOf : tokensOf;
+    const inputs = sparse ? [sparse.ids, sparse.logprobs, sparse.tail] : teachers;
+
     return tidy(() => {
       const positions = student.shape[student.rank - 2];
       const chunks = Math.min(o.chunks ?? 1, Math.max(1, positions));
-      const tokens = chunks > 1 ? runChunked(tokensOf, student, teachers, labels, chunks) : tokensOf(student, teachers, labels);
+      const tokens = chunks > 1 ? runChunked(run, student, inputs, labels, chunks) : run(student, inputs, labels);
       return reduceTokens(tokens, validMask(labels, ignoreIndex), o.reduction ?? 'mean', student.shape[0]);
     });
   };

@@ -110,5 +110,7 @@ export function createLoss(name: string, opts: object = {}): BoundLoss {
   const o = { ...spec.defaults, ...opts } as CommonOptions;
   checkCommon(name, o);
   spec.check?.(o);
-  return (s, t, l) => loss(s, t, l, o);
+  // The caller's options, not `o`: the loss merges the defaults itself, and with a sparse teacher it
+  // must know which options the caller gave (nllSoft's default truncation does not apply to one).
+  return (s, t, l) => loss(s, t, l, opts as CommonOptions);
 }

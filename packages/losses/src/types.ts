@@ -1,4 +1,6 @@
 import type { Tensor } from '@kdgpu/tensor';
+import type { MissingMass } from './sparse/inputs.ts';
+import type { SparseTeacher } from './sparse/teacher.ts';
 
 /**
  * How per-token losses become the returned tensor.
@@ -48,10 +50,18 @@ export interface DistillOptions extends CommonOptions {
   ensemble?: EnsembleMode;
   /** Weights of the teachers in the ensemble (normalised to sum 1). Default: equal. */
   teacherWeights?: readonly number[];
+  /**
+   * With a sparse (top-k) teacher only: what its missing mass becomes (see `MissingMass`). Default
+   * `'tail-bucket'`. Given with dense teacher logits it is an error.
+   */
+  missingMass?: MissingMass;
 }
 
-/** The teacher argument: one teacher's logits, several (an ensemble), or null for losses that need none. */
-export type TeacherInput = Tensor | readonly Tensor[] | null;
+/**
+ * The teacher argument: one teacher's logits, several (an ensemble), a sparse top-k teacher
+ * (`SparseTeacher`), or null for losses that need none.
+ */
+export type TeacherInput = Tensor | readonly Tensor[] | SparseTeacher | null;
 
 /**
  * The shape every loss has: student logits [N, V] or [B, T, V], teacher logits of the same shape

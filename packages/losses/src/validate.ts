@@ -1,5 +1,7 @@
 import { KdgpuError, type Tensor } from '@kdgpu/tensor';
 import type { CommonOptions, DistillOptions, Reduction, TeacherInput } from './types.ts';
+import { checkMissingMass } from './sparse/inputs.ts';
+import { isSparseTeacher } from './sparse/teacher.ts';
 
 const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
 
@@ -7,13 +9,24 @@ const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
  * Checks the inputs of loss `name` and returns the teachers as a list (empty when none is needed).
  * Errors name the shapes involved and the fix.
  */
-export function checkInputs(name: string, student: Tensor, teacher: TeacherInput, labels: Tensor | null, needsTeacher: boolean): Tensor[] {
+export function checkInputs(name: string, student: Tensor, teacher0: TeacherInput, labels: Tensor | null, needsTeacher: boolean): Tensor[] {
+  const teacher = teacher0;
   if (student.rank !== 2 && student.rank !== 3) {
     throw new KdgpuError(`${name}: student logits must be [N, V] or [B, T, V], got ${fmt(student.shape)}`);
   }
   if (student.dtype !== 'f32') throw new KdgpuError(`${name}: student logits must be f32, got ${student.dtype}`);
-  const teachers = teacher === null ? [] : Array.isArray(teacher) ? [...(teacher as readonly Tensor[])] : [teacher as Tensor];
-  if (needsTeacher && teachers.length === 0) {
+  if (isSparseTeacher(teacher)) {
+    const V = student.shape[student.rank - 1];
+    const lead = student.shape.slice(0, -1);
+    if (teacher.vocabSize !== V) {
+      throw new KdgpuError(`${name}: the sparse teacher indexes a vocabulary of ${teacher.vocabSize} tokens, the student logits ${fmt(student.shape)} one of ${V} (teacher and student must share a tokenizer)`);
+    }
+    if (teacher.positions.join() !== lead.join()) {
+      throw new KdgpuError(`${name}: the sparse teacher has positions ${fmt(teacher.positions)} (ids ${fmt(teacher.ids.shape)}), the student logits ${fmt(student.shape)} need ${fmt(lead)}`);
+    }
+  }
+  const teachers = teacher === null || isSparseTeacher(teacher) ? [] : Array.isArray(teacher) ? [...(teacher as readonly Tensor[])] : [teacher as Tensor];
+  if (needsTeacher && teachers.length === 0 && !isSparseTeacher(teacher0)) {
     throw new KdgpuError(`${name}: needs teacher logits of shape ${fmt(student.shape)} (got ${teacher === null ? 'null' : 'an empty list'})`);
   }
   for (const [i, t] of teachers.entries()) {
@@ -51,8 +64,27 @@ export function checkCommon(name: string, o: CommonOptions): void {
   }
 }
 
+/**
+ * Checks the caller's options against a sparse teacher: teacher processing that needs the dense
+ * logits (truncation, ensembles) is refused rather than silently skipped.
+ */
+export function checkSparseOptions(name: string, supported: boolean, o: DistillOptions): void {
+  if (!supported) {
+    throw new KdgpuError(`${name}: cannot take a sparse (top-k) teacher: it compares raw teacher logits, which a sparse teacher does not hold; pass dense teacher logits`);
+  }
+  for (const k of ['topK', 'topP', 'ensemble', 'teacherWeights'] as const) {
+    if (o[k] !== undefined) {
+      throw new KdgpuError(`${name}: ${k} does not apply to a sparse teacher (it is already truncated to its top k; choose k when building it, e.g. sparseTopK(logits, k)); remove ${k}`);
+    }
+  }
+}
+
 /** Checks the teacher-side options. */
-export function checkDistill(name: string, o: DistillOptions, teachers: number): void {
+export function checkDistill(name: string, o: DistillOptions, teachers: number, sparse = false): void {
+  checkMissingMass(name, o.missingMass);
+  if (o.missingMass !== undefined && !sparse) {
+    throw new KdgpuError(`${name}: missingMass applies to a sparse (top-k) teacher only, and the teacher here is dense logits; remove missingMass`);
+  }
   for (const k of ['temperature', 'teacherTemperature'] as const) {
     const v = o[k];
     if (v !== undefined && !(v > 0 && Number.isFinite(v))) throw new KdgpuError(`${name}: ${k} must be a positive number, got ${v}`);

@@ -116,9 +116,12 @@ export class GPT2 implements CausalLM {
     return nn.layerNorm(x, this.p('transformer.ln_f.weight'), this.p('transformer.ln_f.bias'), c.layer_norm_epsilon); // [B, T, C]
   }
 
+  headWeight(): Tensor {
+    return this.config.tie_word_embeddings ? this.p('transformer.wte.weight') : this.p('lm_head.weight'); // [V, C]
+  }
+
   logits(hidden: Tensor): Tensor {
-    const head = this.config.tie_word_embeddings ? this.p('transformer.wte.weight') : this.p('lm_head.weight');
-    return linear(hidden, head); // [B, T, V]
+    return linear(hidden, this.headWeight()); // [B, T, V]
   }
 
   forward(ids: Tensor, opts: ForwardOptions = {}): Tensor {

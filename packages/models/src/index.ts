@@ -79,5 +79,45 @@ export {
   WEIGHTS_FILE,
   INDEX_FILE,
 } from './checkpoint.ts';
+export {
+  type GgufValue,
+  type GgufScalarType,
+  type GgmlType,
+  type GgufTensorInfo,
+  type GgufHeader,
+  type GgufTensorEntry,
+  GgufError,
+  GGUF_VALUE_TYPES,
+  GGML_TYPES,
+  GGUF_MAX_HEADER,
+  readGgufHeader,
+  readGgufTensor,
+  decodeGgml,
+  encodeGgml,
+  encodeGgufHeader,
+  encodeGguf,
+  ggmlBytes,
+  ggufPadded,
+  ggufPadding,
+  gguf,
+} from './gguf.ts';
+export {
+  type GgufVocab,
+  type GgufExportType,
+  type GgufExportOptions,
+  type GgufModel,
+  type GgufLoadOptions,
+  type ByteSink,
+  permuteRotary,
+  vocabMetadata,
+  modelMetadata,
+  vocabFromMetadata,
+  configFromGguf,
+  saveGgufTo,
+  encodeModelGguf,
+  loadGgufFrom,
+} from './gguf-model.ts';
 export { generate, type GenerateOptions, type GenerateResult, type TextCodec, type TokenEvent } from './generate.ts';
 export { sampleToken, seededRandom, argmax, type SamplingOptions } from './sampling.ts';
+export { sampleOnDevice, cumsumLast, checkDeviceSampling, type DeviceSamplingOptions } from './sample-device.ts';
+export { decodeOnDevice, generateBatch, continuationLengths, type BatchDecodeOptions, type BatchGeneration } from './generate-batch.ts';

@@ -106,9 +106,12 @@ export class Llama implements CausalLM {
     return nn.rmsNorm(x, this.p('model.norm.weight'), c.rms_norm_eps); // [B, T, C]
   }
 
+  headWeight(): Tensor {
+    return this.config.tie_word_embeddings ? this.p('model.embed_tokens.weight') : this.p('lm_head.weight'); // [V, C]
+  }
+
   logits(hidden: Tensor): Tensor {
-    const head = this.config.tie_word_embeddings ? this.p('model.embed_tokens.weight') : this.p('lm_head.weight');
-    return linear(hidden, head); // [B, T, V]
+    return linear(hidden, this.headWeight()); // [B, T, V]
   }
 
   forward(ids: Tensor, opts: ForwardOptions = {}): Tensor {

@@ -35,6 +35,11 @@ export interface CausalLM {
   /** The LM head: hidden [B, T, C] -> logits [B, T, V]. */
   logits(hidden: Tensor): Tensor;
   /**
+   * The LM head's weight [V, C] (logits = hidden @ weightᵀ): the token embedding when tied. The
+   * parameter itself, not a copy, for a fused head + loss (`fusedHeadLoss` in @kdgpu/losses).
+   */
+  headWeight(): Tensor;
+  /**
    * Logits in `numChunks` pieces along the sequence, [B, T_i, V] each, split as torch.tensor_split
    * (the first T mod numChunks pieces get one extra position), so a loss can process one piece at
    * a time (torchtune's chunked output).

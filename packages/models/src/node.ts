@@ -10,8 +10,10 @@
  * ```
  */
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { configFromGguf, type GgufExportOptions, type GgufLoadOptions, type GgufModel, loadGgufFrom, saveGgufTo } from './gguf-model.ts';
+import { readGgufHeader } from './gguf.ts';
 import type { CausalLM } from './model.ts';
 import { CONFIG_FILE, type LoadOptions, type LoadReport, loadModelFrom, loadWeights, type ModelFiles, type ModelSink, saveModelTo, type SaveOptions } from './checkpoint.ts';
 import { configFromJson, type ModelConfig } from './config.ts';
@@ -92,6 +94,14 @@ function notAModel(dir: string): string | null {
 
 /** The config of the model in `dir` (its `config.json`), without loading weights. Errors name the folder. */
 export async function readModelConfig(dir: string): Promise<ModelConfig> {
+  if (isGgufFile(dir)) {
+    const src = await fileSource(dir);
+    try {
+      return configFromGguf(await readGgufHeader(src), dir);
+    } finally {
+      await src.close?.();
+    }
+  }
   const why = notAModel(dir);
   if (why) throw new Error(`loadModel: ${why}`);
   try {
@@ -103,6 +113,8 @@ export async function readModelConfig(dir: string): Promise<ModelConfig> {
 
 /** Builds a Llama or GPT2 from `dir/config.json` and loads its safetensors weights (sharded or not). Errors name the folder. */
 export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<CausalLM> {
+  // A .gguf file stands for a model folder (its vocabulary: `loadGguf`).
+  if (isGgufFile(dir)) return (await loadGguf(dir, opts)).model;
   const why = notAModel(dir);
   if (why) throw new Error(`loadModel: ${why}`);
   try {
@@ -122,5 +134,46 @@ export async function loadWeightsFromFiles(model: CausalLM, paths: readonly stri
     return await loadWeights(model, sources, opts);
   } finally {
     for (const s of sources) await s.close?.();
+  }
+}
+
+/** Whether `path` is a `.gguf` file (accepted wherever a model folder is). */
+function isGgufFile(path: string): boolean {
+  return path.toLowerCase().endsWith('.gguf') && existsSync(path) && statSync(path).isFile();
+}
+
+/**
+ * Writes `model` as a GGUF file at `path` (through `path.tmp-<pid>`, renamed when complete, so an
+ * interrupted export leaves no half-written file under the final name).
+ */
+export async function saveGguf(model: CausalLM, path: string, opts: GgufExportOptions = {}): Promise<number> {
+  await mkdir(dirname(path) || '.', { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  let size: number;
+  try {
+    size = await saveGgufTo(model, {
+      write: async (b) => {
+        let done = 0;
+        while (done < b.byteLength) done += (await fh.write(b, done, b.byteLength - done)).bytesWritten;
+      },
+    }, opts);
+    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await rename(tmp, path);
+  return size;
+}
+
+/** Loads a GGUF file (LLaMA or GPT-2) as a kdgpu model, with its vocabulary (see `tokenizerFromGguf`). */
+export async function loadGguf(path: string, opts: GgufLoadOptions = {}): Promise<GgufModel> {
+  const src = await fileSource(path);
+  try {
+    return await loadGgufFrom(src, opts);
+  } finally {
+    await src.close?.();
   }
 }

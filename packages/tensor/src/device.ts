@@ -4,9 +4,11 @@ import { KdgpuError } from './errors.ts';
 /**
  * One shared GPUDevice for the process.
  *
- * Node and Deno reach Dawn through the npm package `webgpu` (Deno: `npm:webgpu` over the npm
- * install, run with `--node-modules-dir=manual`); `KDGPU_WEBGPU=native` makes Deno use its own
- * `navigator.gpu` instead. A browser uses `navigator.gpu`. `KDGPU_ADAPTER` picks an adapter whose
+ * Node reaches Dawn through the npm package `webgpu` (an optional peer dependency: a browser-only
+ * consumer never downloads it). Deno uses its own `navigator.gpu` (wgpu): dawn.node under Deno
+ * can stall for minutes on a readback after a long queue of work, Deno's own WebGPU does not;
+ * `KDGPU_WEBGPU=dawn` makes Deno load Dawn instead (`--node-modules-dir=manual` over an npm
+ * install). A browser uses `navigator.gpu`. `KDGPU_ADAPTER` picks an adapter whose
  * description/vendor/architecture/device contains the given text (case-insensitive).
  */
 
@@ -31,13 +33,19 @@ const NO_ADAPTER_HELP =
 async function loadGpu(): Promise<GPU> {
   const kind = runtimeKind();
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  const wantNative = envVar('KDGPU_WEBGPU') === 'native';
-  if (kind === 'browser' || (kind === 'deno' && wantNative)) {
+  const choice = envVar('KDGPU_WEBGPU');
+  if (choice !== undefined && choice !== '' && choice !== 'native' && choice !== 'dawn') {
+    throw new KdgpuError(`KDGPU_WEBGPU="${choice}" is not a choice: use "native" (the runtime's navigator.gpu) or "dawn" (the npm package webgpu), or unset it.`);
+  }
+  const native = kind === 'browser' || (kind === 'deno' && choice !== 'dawn') || (kind === 'node' && choice === 'native');
+  if (native) {
     if (!nav?.gpu) {
       throw new KdgpuError(
         kind === 'browser'
           ? 'navigator.gpu is missing: this browser has no WebGPU (Chrome/Edge 113+, or enable it; Chromium on Linux needs --enable-unsafe-webgpu --enable-features=Vulkan).'
-          : 'KDGPU_WEBGPU=native but Deno has no navigator.gpu (run with --unstable-webgpu, or unset KDGPU_WEBGPU to use Dawn).',
+          : kind === 'deno'
+            ? 'Deno has no navigator.gpu here (older Deno versions need --unstable-webgpu); or set KDGPU_WEBGPU=dawn to load Dawn from an npm install (with --node-modules-dir=manual).'
+            : 'KDGPU_WEBGPU=native but this Node has no navigator.gpu; unset KDGPU_WEBGPU to use Dawn (npm install webgpu).',
       );
     }
     return nav.gpu;
@@ -52,9 +60,11 @@ async function loadGpu(): Promise<GPU> {
   try {
     mod = await import(spec);
   } catch (e) {
+    // `webgpu` is an optional peer dependency of @kdgpu/tensor, so a plain install lacks it.
     throw new KdgpuError(
-      `could not load the npm package "webgpu" (Dawn's bindings): ${(e as Error).message}. ` +
-        'Run `npm install` (Deno: run with --node-modules-dir=manual over the npm install, or set KDGPU_WEBGPU=native).',
+      `@kdgpu/tensor needs the npm package "webgpu" (Dawn's bindings) to reach the GPU outside a browser, ` +
+        `and it could not be loaded: ${(e as Error).message}. Install it with \`npm install webgpu\`` +
+        (kind === 'deno' ? ' and run Deno with --node-modules-dir=manual, or unset KDGPU_WEBGPU to use Deno\'s own WebGPU.' : '.'),
     );
   }
   // GPUBufferUsage and friends are globals in a browser; Dawn exports them.

@@ -42,7 +42,7 @@ export async function init(): Promise<GPUDevice> {
 
 /** Fused transformer kernels (norms, attention, rotary, activations, cross-entropy, dropout, AdamW). */
 export * as nn from './nn/index.ts';
-export { tuneMatmul, type TuneOptions, type TuneResult, type TuneStore } from './ops/matmul-tune.ts';
+export { tuneMatmul, type TuneOptions, type TuneRecord, type TuneResult, type TuneStore } from './ops/matmul-tune.ts';
 export { matmulVariant, setMatmulVariant } from './ops/matmul.ts';
 export { CANDIDATES as MATMUL_CANDIDATES, textbook as textbookMatmul, type MatmulVariant } from './ops/matmul-kernels.ts';
 export { sort } from './ops/sort.ts';

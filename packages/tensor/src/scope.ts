@@ -13,7 +13,7 @@ export interface Disposable {
  * the end of the block.
  */
 export class Scope {
-  readonly items = new Set<Disposable>();
+  readonly items: Set<Disposable> = new Set<Disposable>();
   private closed = false;
   constructor(readonly parent: Scope | null) {}
 

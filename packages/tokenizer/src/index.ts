@@ -36,3 +36,5 @@ export { specialToken } from "./added-tokens.ts";
 export type { AddedToken, AddedTokenJson } from "./added-tokens.ts";
 export { tokenizerFromJson, bpeModelFromJson, bpeModelFromVocabMerges, vocabJsonText, mergesTxtText, TokenizerJsonError } from "./json-io.ts";
 export { byteLevelAlphabet, textToByteLevel, BYTE_TO_CHAR } from "./byte-level.ts";
+export { tokenizerToGguf, tokenizerFromGguf, GGUF_TOKEN_TYPE } from "./gguf-vocab.ts";
+export type { GgufVocabFields, ToGgufOptions, FromGgufOptions } from "./gguf-vocab.ts";

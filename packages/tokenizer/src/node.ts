@@ -4,7 +4,7 @@
  */
 import { createReadStream, readFileSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { BpeOptions } from "./bpe-model.ts";
+import type { BpeModel, BpeOptions } from "./bpe-model.ts";
 import { bpeModelFromVocabMerges, mergesTxtText, tokenizerFromJson, vocabJsonText } from "./json-io.ts";
 import type { LineSource } from "./text-source.ts";
 import type { Tokenizer } from "./tokenizer.ts";
@@ -50,6 +50,6 @@ export function saveVocabMerges(tokenizer: Tokenizer, dir: string, prefix?: stri
 }
 
 /** Loads a BPE model from `vocab.json` and `merges.txt` files (HF's `BPE.from_file`). */
-export function bpeModelFromFiles(vocabPath: string, mergesPath: string, options: BpeOptions = {}) {
+export function bpeModelFromFiles(vocabPath: string, mergesPath: string, options: BpeOptions = {}): BpeModel {
   return bpeModelFromVocabMerges(readFileSync(vocabPath, "utf8"), readFileSync(mergesPath, "utf8"), options);
 }

@@ -109,6 +109,10 @@ export interface TrainConfig {
     ensemble: 'logits' | 'probs';
     /** Sequence chunks for the loss (memory). Default 1. */
     chunks: number;
+    /** Where the divergence is measured: the data (default "offPolicy") or student samples (on-policy/). */
+    method: DistillMethod;
+    /** Settings of the on-policy methods (each read only by the methods named). */
+    onPolicy: OnPolicyConfig;
   };
   optimizer: {
     type: 'adamw';
@@ -143,8 +147,12 @@ export interface TrainConfig {
     /** Keep only the newest N step checkpoints (the latest and the best are always kept); 0 keeps all. Default 0. */
     keepCheckpoints: number;
   };
-  /** Precomputed teacher logits (top-k/top-p truncated) instead of running teachers. */
-  offlineLogits?: { path: string; topK: number; topP: number };
+  /**
+   * Precomputed teacher logits instead of running teachers: top-p/top-k truncated logits, or with
+   * `sparse` the top-k ids and log-probabilities plus the tail mass (distillation reads whichever
+   * kind the file holds).
+   */
+  offlineLogits?: { path: string; topK: number; topP: number; sparse: boolean };
 }
 
 /**
@@ -158,6 +166,35 @@ export interface TrainingConfig {
   schedule: ScheduleConfig;
   train: TrainConfig['train'];
   distill?: TrainConfig['distill'];
+}
+
+/** `distill.method`: off-policy (the data) or an on-policy method (packages/train/src/on-policy/). */
+export type DistillMethod = 'offPolicy' | 'gkd' | 'distillm' | 'minillm';
+
+/** `distill.onPolicy` (defaults from TRL's GKDConfig, DistiLLM's and MiniLLM's scripts). */
+export interface OnPolicyConfig {
+  /** Tokens of each block kept as the prompt; the rest of the block is sampled. Default 16. */
+  promptLength: number;
+  /** Sampling temperature. Default 1. */
+  temperature: number;
+  /** Nucleus sampling mass. Default 1. */
+  topP: number;
+  /** gkd: probability that a step trains on student samples. Default 0.5. */
+  lmbda: number;
+  /** distillm: initial threshold of the adaptive schedule. Default 0. */
+  initThreshold: number;
+  /** distillm: validation-loss rise that raises the threshold. Default 0.1. */
+  lossEps: number;
+  /** distillm: replay buffer capacity in rows. Default 1000. */
+  capacity: number;
+  /** minillm: teacher mix α of sampling. Default 0.2. */
+  mixAlpha: number;
+  /** minillm: discount of future costs. Default 0.95. */
+  gamma: number;
+  /** minillm: normalise future costs by their length. Default true. */
+  lengthNorm: boolean;
+  /** minillm: add the off-policy step on the data (pt_loss). Default true. */
+  ptLoss: boolean;
 }
 
 /** A validated `distill` section. */
@@ -256,6 +293,20 @@ export const trainConfigSchema: Json = {
       temperature: doc('Softmax temperature of both sides (the loss is scaled by T² as Hinton et al.).', { type: 'number', exclusiveMinimum: 0, default: 1 }),
       ensemble: doc('How several teachers combine: mean of logits (Baby Llama) or of probabilities.', { enum: ['logits', 'probs'], default: 'logits' }),
       chunks: doc('Split the loss over the sequence into this many chunks (less memory).', int(1, { default: 1 })),
+      method: doc('Where the divergence is measured: offPolicy (the data), gkd (a fraction lmbda of steps on student samples), distillm (adaptive student samples with a replay buffer; use a skew KL loss), minillm (policy-gradient sequence reverse KL on teacher-mixed samples).', { enum: ['offPolicy', 'gkd', 'distillm', 'minillm'], default: 'offPolicy' }),
+      onPolicy: doc('Settings of the on-policy methods.', obj({
+        promptLength: doc('Tokens of each block kept as the prompt; the rest of the block is sampled from the student.', int(1, { default: 16 })),
+        temperature: doc('Sampling temperature (0 = greedy).', { type: 'number', minimum: 0, default: 1 }),
+        topP: doc('Nucleus sampling mass (1 = all tokens).', { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 1 }),
+        lmbda: doc('gkd: probability that a step trains on student samples (TRL default 0.5).', { type: 'number', minimum: 0, maximum: 1, default: 0.5 }),
+        initThreshold: doc('distillm: initial probability threshold of student-generated outputs.', { type: 'number', minimum: 0, maximum: 1, default: 0 }),
+        lossEps: doc('distillm: a validation-loss rise of at least this raises the threshold by 0.1.', { type: 'number', minimum: 0, default: 0.1 }),
+        capacity: doc('distillm: replay buffer capacity (rows).', int(1, { default: 1000 })),
+        mixAlpha: doc('minillm: sample from alpha·teacher + (1 - alpha)·student.', { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.2 }),
+        gamma: doc('minillm: discount of future costs.', { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.95 }),
+        lengthNorm: doc('minillm: divide future costs by the number of future tokens.', { type: 'boolean', default: true }),
+        ptLoss: doc('minillm: add the off-policy step on the data window (MiniLLM pt_loss).', { type: 'boolean', default: true }),
+      }, { default: {} })),
     })),
     optimizer: doc('AdamW (torch.optim.AdamW semantics).', obj({
       type: doc('The optimizer.', { enum: ['adamw'], default: 'adamw' }),
@@ -279,7 +330,8 @@ export const trainConfigSchema: Json = {
     offlineLogits: doc('Stored teacher logits (kdgpu logits writes them; distill reads them instead of running the teachers).', obj({
       path: doc('The logits file.', str()),
       topK: doc('Keep the teachers\' K most likely tokens per position.', int(1, { default: 50 })),
-      topP: doc('Keep the smallest set of tokens holding this probability mass (before topK).', { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.95 }),
+      topP: doc('Keep the smallest set of tokens holding this probability mass (before topK); not used by sparse files.', { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.95 }),
+      sparse: doc('kdgpu logits writes a sparse file: per position the top-K token ids, their log-probabilities (τ = 1, within 2^-12 nats) and the tail mass, for the sparse losses (distill.lossOptions.missingMass); `kdgpu logits --top-k K` sets it. Distillation reads either kind, as the file says.', { type: 'boolean', default: false }),
     }, { required: ['path'] })),
   }, { required: ['data', 'tokenizer', 'model'] }),
 };

@@ -40,12 +40,24 @@ export {
   type RunningSums,
   type Accumulators,
 } from './step.ts';
-export { buildObjective, sameTokenizer, type ObjectiveOptions, type TeacherSpec } from './objective.ts';
+export { buildObjective, sameTokenizer, tokenizerKey, type ObjectiveOptions, type TeacherSpec } from './objective.ts';
+
+// On-policy distillation: student samples as training data (GKD, DistiLLM, MiniLLM).
+export { onPolicyMethod } from './on-policy/from-config.ts';
+export { type OnPolicyMethod, type OnPolicyStats, type WindowFn } from './on-policy/method.ts';
+export { gkd, type GkdOptions } from './on-policy/gkd.ts';
+export { distillm, type DistillmOptions } from './on-policy/distillm.ts';
+export { minillm, policyGradientWindow, type MiniLLMOptions } from './on-policy/minillm.ts';
+export { minillmLoss, type MiniLLMLossOptions, type MiniLLMTerms } from './on-policy/minillm-loss.ts';
+export { promptsOf, continuationLabels, continuationBatch, splitRows } from './on-policy/batches.ts';
+export { generateWindow, newGenerationStats, type SamplingSettings, type GenerationStats } from './on-policy/generate-window.ts';
+export { ReplayBuffer } from './on-policy/replay-buffer.ts';
+export { AdaptiveSgoSchedule, type AdaptiveSgoOptions, type SgoChoice } from './on-policy/adaptive-schedule.ts';
 export { studentModelConfig, type TokenizerFacts } from './model-config.ts';
 export { checkVocabulary, type VocabSide } from './vocab.ts';
 
 // Configs and schedules.
-export { type TrainConfig, type TrainingConfig, type DistillConfig, type KdReduction, KD_REDUCTIONS, trainConfigSchema } from './config-schema.ts';
+export { type TrainConfig, type TrainingConfig, type DistillConfig, type DistillMethod, type OnPolicyConfig, type KdReduction, KD_REDUCTIONS, trainConfigSchema } from './config-schema.ts';
 export { validateConfig, checkConfig, trainingConfig, applyOverrides, formatAjvErrors, FORBIDDEN_KEYS, type ConfigCheck } from './config.ts';
 export {
   makeSchedule,
@@ -84,6 +96,11 @@ export { CLEANERS, CLEANER_NAMES, BABYLM_SOURCES, cleanerFor, sourceOf, type Cle
 export { crc32, hash64 } from './checksum.ts';
 export { tokenCacheKey, encodeTokenCache, decodeTokenCache, TOKEN_CACHE_MAGIC, TOKEN_CACHE_VERSION, TOKEN_CACHE_HEADER_BYTES, type TokenCacheMeta } from './token-cache.ts';
 export { MAGIC as OFFLINE_LOGITS_MAGIC, encodeBlock, decodeBlock, denseLogits, type OfflineFooter } from './offline-logits.ts';
+export {
+  SPARSE_MAGIC, LOGPROB_STEP, MAX_LOGPROB_CODE, ZERO_PROB_CODE, quantiseLogProb, dequantiseLogProb, topKRows, encodeSparseBlock, decodeSparseBlock, padSparse, checkSparseFooter, footerBytes as sparseFooterBytes,
+  type SparseBlock, type SparseFooter,
+} from './sparse-logits.ts';
+export { parseVllmLine, vllmBlock, vllmRequestLine, VLLM_ERROR, type VllmEntry, type VllmResponse, type VllmBlockOptions, type TokenText } from './vllm-logits.ts';
 
 // Logs and plots.
 export { formatMetricsRecord, parseMetricsJsonl, jsonlMetricsWriter, memoryMetricsWriter, type MetricsRecord, type MetricsSplit, type MetricsWriter } from './metrics.ts';

@@ -23,9 +23,11 @@ export {
 } from './checkpoint-node.ts';
 export { corpusFiles, tokenizeFiles, readDataText, cleanerOf, loadTokenizerFile, trainRunTokenizer, type DataFile } from './data-node.ts';
 export { inspectTeachers, inspectOfflineLogits, loadTeachers, teacherTokenizer, type TeacherFacts } from './teachers-node.ts';
-export { writeOfflineLogits, readOfflineFooter, offlineTeacher, checkOfflineLogitsData, tokensKey, type OfflineLogitsOptions } from './offline-logits-node.ts';
+export { writeOfflineLogits, writeSparseOfflineLogits, readOfflineFooter, offlineTeacher, checkOfflineLogitsData, tokensKey, type OfflineLogitsOptions, type SparseOfflineOptions } from './offline-logits-node.ts';
+export { writeSparseLogits, SparseLogitsFile, checkSparseLogits, isSparseLogitsFile, partialPaths, type SparseSettings, type SparseWriteOptions, type SparseExpectation } from './sparse-logits-node.ts';
+export { convertVllmLogits, writeVllmRequests, type VllmConvertOptions } from './vllm-logits-node.ts';
 export { cachedTokenize, tokenCachePath, type CacheStatus, type CachedTokens, type CachedTokenizeOptions } from './token-cache-node.ts';
 export { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync, type AtomicWriteOptions, type JsonWriteOptions } from './atomic-node.ts';
 export { openMetricsFile, readMetricsFile } from './metrics-node.ts';
 export { consoleProgress, type ConsoleProgressOptions } from './progress-node.ts';
-export { fileTuneStore, kdgpuCacheDir } from './tune-node.ts';
+export { fileTuneStore, kdgpuCacheDir, loadPerCore, readTuneFile, tuneFilePath } from './tune-node.ts';

@@ -18,10 +18,11 @@
  */
 
 import { KdgpuError, type Tensor } from '@kdgpu/tensor';
-import { createLoss, lossInfo, type LossInfo } from '@kdgpu/losses';
+import { createLoss, lossInfo, type LossInfo, type SparseTeacher } from '@kdgpu/losses';
 import type { CausalLM } from '@kdgpu/models';
 import type { Tokenizer } from '@kdgpu/tokenizer';
 import type { Batch } from './blocks.ts';
+import { hash64 } from './checksum.ts';
 import type { DistillConfig, KdReduction } from './config-schema.ts';
 import type { DistillPart } from './step.ts';
 import { checkVocabulary } from './vocab.ts';
@@ -43,8 +44,13 @@ export type TeacherSpec =
       kind: 'offline';
       /** The vocabulary the stored logits cover. */
       vocabSize: number;
-      /** Teacher logits [B, T, V] for a batch, already ensembled and truncated when stored. */
-      logits: (batch: Batch) => Tensor;
+      /**
+       * Teacher logits [B, T, V] for a batch, already ensembled and truncated when stored; or, from
+       * a sparse file (`sparse`), the batch's top-k ids, log-probabilities and tail.
+       */
+      logits: (batch: Batch) => Tensor | SparseTeacher;
+      /** The file is sparse (top-k + tail): the loss takes `distill.lossOptions.missingMass`. */
+      sparse?: boolean;
       name: string;
     };
 
@@ -59,13 +65,20 @@ export interface ObjectiveOptions {
   log?: (message: string) => void;
 }
 
+/** What decides how a tokenizer maps text to ids: vocabulary, merges, added tokens, normalizer, pre-tokenizer. */
+function tokenizerIdentity(t: Tokenizer): string {
+  const j = JSON.parse(t.serialize(false));
+  return JSON.stringify([j.model?.vocab, j.model?.merges, j.added_tokens?.map((x: { id: number; content: string }) => [x.id, x.content]), j.normalizer, j.pre_tokenizer]);
+}
+
 /** Whether two tokenizers map text to the same ids (same vocabulary, merges, added tokens, normalizer and pre-tokenizer). */
 export function sameTokenizer(a: Tokenizer, b: Tokenizer): boolean {
-  const key = (t: Tokenizer) => {
-    const j = JSON.parse(t.serialize(false));
-    return JSON.stringify([j.model?.vocab, j.model?.merges, j.added_tokens?.map((x: { id: number; content: string }) => [x.id, x.content]), j.normalizer, j.pre_tokenizer]);
-  };
-  return key(a) === key(b);
+  return tokenizerIdentity(a) === tokenizerIdentity(b);
+}
+
+/** A short key of what {@link sameTokenizer} compares (stored in files made for one tokenizer). */
+export function tokenizerKey(t: Tokenizer): string {
+  return hash64(new TextEncoder().encode(tokenizerIdentity(t)));
 }
 
 /** The loss named by `distill.loss`, with errors that name the config field. */
@@ -160,6 +173,12 @@ export function buildObjective(o: ObjectiveOptions): DistillPart {
       }
       // The stored logits are already truncated and ensembled: the loss must not do it again.
       const { topK: _k, topP: _p, ensemble: _e, teacherWeights: _w, ...rest } = { ...configOptions(info, d, null), ...perPosition } as Record<string, unknown>;
+      if (!first.sparse && rest.missingMass !== undefined) {
+        throw new KdgpuError(`distill.lossOptions.missingMass: applies to sparse stored logits only, and ${first.name} holds truncated logits; remove missingMass, or write a sparse file with \`kdgpu logits CONFIG --top-k K\``);
+      }
+      if (first.sparse && d.loss === 'logitMSE') {
+        throw new KdgpuError(`distill.loss "logitMSE" compares raw teacher logits, which the sparse file ${first.name} does not hold; choose a divergence (e.g. forwardKL), or use dense offline logits`);
+      }
       return { loss: bind(d, rest), teachers: { kind: 'offline', logits: first.logits }, reduction };
     }
     case 'model': {

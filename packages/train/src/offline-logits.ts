@@ -14,7 +14,7 @@ import { crc32 } from './checksum.ts';
  * reconstructed distribution is the truncated, renormalised teacher.
  */
 
-export const MAGIC = new TextEncoder().encode('KDGPUTL1');
+export const MAGIC: Uint8Array = new TextEncoder().encode('KDGPUTL1');
 
 export interface OfflineFooter {
   version: 1;
@@ -58,7 +58,7 @@ export function encodeBlock(rows: Float32Array, T: number, V: number): Uint8Arra
  * Inflates `bytes`, refusing to produce more than `limit` bytes: a record's size is bounded by its
  * block, so a corrupted or hostile record cannot make the reader allocate without bound.
  */
-function inflateBounded(bytes: Uint8Array, limit: number, where_: string): Uint8Array {
+export function inflateBounded(bytes: Uint8Array, limit: number, where_: string, what = 'offline logits'): Uint8Array {
   const chunks: Uint8Array[] = [];
   let total = 0;
   let over = false;
@@ -76,8 +76,8 @@ function inflateBounded(bytes: Uint8Array, limit: number, where_: string): Uint8
     if (bytes.byteLength === 0) inflater.push(bytes, true);
     for (let i = 0; i < bytes.byteLength; i += step) inflater.push(bytes.subarray(i, i + step), i + step >= bytes.byteLength);
   } catch (e) {
-    if (over) throw new Error(`offline logits: ${where_} decompresses to more than ${limit} bytes, more than a block can hold (corrupted); recompute the logits`);
-    throw new Error(`offline logits: ${where_} does not decompress (${(e as Error).message}); recompute the logits`);
+    if (over) throw new Error(`${what}: ${where_} decompresses to more than ${limit} bytes, more than a block can hold (corrupted); recompute the logits`);
+    throw new Error(`${what}: ${where_} does not decompress (${(e as Error).message}); recompute the logits`);
   }
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(total);

@@ -5,12 +5,13 @@
  */
 
 import process from 'node:process';
+import type { WriteStream } from 'node:tty';
 import { createProgress, type ProgressOptions, type ProgressReporter } from './progress.ts';
 
 /** Options of {@link consoleProgress}: {@link ProgressOptions} without the sink and terminal facts. */
 export interface ConsoleProgressOptions extends Omit<ProgressOptions, 'write' | 'isTTY' | 'columns'> {
   /** Stream to report on. Default `process.stdout`. */
-  stream?: NodeJS.WriteStream;
+  stream?: WriteStream;
   /** Force plain lines even on a terminal (e.g. `--no-progress-bar`). */
   plain?: boolean;
 }

@@ -27,6 +27,7 @@ import { corpusFiles, loadTokenizerFile, tokenizeFiles, trainRunTokenizer } from
 import { openMetricsFile } from './metrics-node.ts';
 import { studentModelConfig, type TokenizerFacts } from './model-config.ts';
 import { buildObjective, sameTokenizer } from './objective.ts';
+import { onPolicyMethod } from './on-policy/from-config.ts';
 import { checkOfflineLogitsData } from './offline-logits-node.ts';
 import { consoleProgress } from './progress-node.ts';
 import { checkResumeArchitecture, checkResumeSchedule, findResumePoint, isInside, moveRunAside, previousRun, type ResumePoint, runExistsError, supersedeLaterCheckpoints } from './run-folder-node.ts';
@@ -179,7 +180,7 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
     const trainTokens = await tokenizeFiles(c, files.train, tok, cacheDir);
     const evalTokens = files.eval.length ? await tokenizeFiles(c, files.eval, tok, cacheDir) : null;
     say(`data: ${trainTokens.length} training tokens from ${files.train.length} files, ${evalTokens?.length ?? 0} validation tokens; vocabulary ${tok.vocabSize}`);
-    if (c.offlineLogits) checkOfflineLogitsData(c.offlineLogits.path, trainTokens);
+    if (c.offlineLogits) checkOfflineLogitsData(c.offlineLogits.path, trainTokens, tok);
 
     let resume: Parameters<typeof train>[0]['resume'];
     if (point) {
@@ -206,6 +207,7 @@ export async function runTraining(c: TrainConfig, opts: RunOptions = {}): Promis
         tokenizer: tok,
         config: c,
         distill,
+        onPolicy: onPolicyMethod(c, m, distill ?? null),
         metrics,
         progress,
         resume,

@@ -1,5 +1,5 @@
 import { cat, KdgpuError, keep, nn, noGrad, type Tensor, tensor, tidy, where } from '@kdgpu/tensor';
-import type { BoundLoss } from '@kdgpu/losses';
+import { type BoundLoss, isSparseTeacher, type SparseTeacher } from '@kdgpu/losses';
 import type { CausalLM } from '@kdgpu/models';
 import type { Batch } from './blocks.ts';
 import type { KdReduction } from './config-schema.ts';
@@ -23,7 +23,7 @@ export type TeacherSource =
        */
       retokenize?: (batch: Batch) => { ids: Int32Array; shape: [number, number] };
     }
-  | { kind: 'offline'; logits: (batch: Batch) => Tensor };
+  | { kind: 'offline'; logits: (batch: Batch) => Tensor | SparseTeacher };
 
 /** The distillation part of the objective. */
 export interface DistillPart {
@@ -148,6 +148,11 @@ export interface StepInputs extends WindowInputs {
   optimizer: nn.AdamW;
   clipGradNorm: number;
   acc: Accumulators;
+  /**
+   * Records the window's gradients instead of `accumulateGradients` (an on-policy method's step
+   * on student samples; see on-policy/method.ts). Absent: the off-policy step on `micro`.
+   */
+  window?: (s: WindowInputs) => WindowLosses;
 }
 
 /**
@@ -186,7 +191,7 @@ export function accumulateGradients(s: WindowInputs): WindowLosses {
           const shared = d.sharedVocab;
           const cut = (x: Tensor) => (shared !== undefined && x.shape[x.rank - 1] !== shared ? x.slice(-1, 0, shared) : x);
           const teacher = runTeachers(d.teachers, ids, batch, teacherIds);
-          const perToken = d.loss(cut(logits), Array.isArray(teacher) ? teacher.map(cut) : cut(teacher as Tensor), labels); // [B, kdCols]
+          const perToken = d.loss(cut(logits), Array.isArray(teacher) ? teacher.map(cut) : isSparseTeacher(teacher) ? teacher : cut(teacher), labels); // [B, kdCols]
           if (perToken.rank !== 2 || perToken.shape[0] !== B || perToken.shape[1] !== kdCols) {
             throw new KdgpuError(
               `distill.loss returned shape [${perToken.shape}] for a [${B}, ${T}] batch; it must give per-position losses [${B}, ${kdCols}]: ` +
@@ -225,7 +230,7 @@ function windowNorm(reduction: KdReduction, validPositions: number, rows: number
 export function trainStep(s: StepInputs): void {
   const params = [...s.model.parameters().values()];
   const parts = tidy(() => {
-    const w = accumulateGradients(s);
+    const w = s.window ? s.window(s) : accumulateGradients(s);
     const { norm, scale, finite } = nn.clipGradNorm(params, s.clipGradNorm > 0 ? s.clipGradNorm : Infinity);
     s.optimizer.update({ gradScale: scale });
     return { ...w, norm, finite };
@@ -265,12 +270,12 @@ function add(acc: Tensor | null, x: Tensor): Tensor {
 }
 
 /**
- * Runs the teachers (or reads their stored logits) for one micro-batch: logits [B, T, V], or a
- * list of them for an ensemble, without gradients. (The teacher-side processing of those logits,
+ * Runs the teachers (or reads their stored logits) for one micro-batch: logits [B, T, V], a list
+ * of them for an ensemble, or a sparse teacher read from a sparse file, without gradients. (The teacher-side processing of those logits,
  * ensembling, truncation and temperature, is `teacherLogits` in `@kdgpu/losses`, inside the loss.)
  * `teacherIds`: the batch in the teacher's own tokens (cross-tokenizer sources), already computed.
  */
-export function runTeachers(src: TeacherSource, ids: Tensor, batch: Batch, teacherIds: { ids: Int32Array; shape: [number, number] } | null = null): Tensor | Tensor[] {
+export function runTeachers(src: TeacherSource, ids: Tensor, batch: Batch, teacherIds: { ids: Int32Array; shape: [number, number] } | null = null): Tensor | Tensor[] | SparseTeacher {
   return noGrad(() => {
     if (src.kind === 'offline') return src.logits(batch);
     const r = teacherIds ?? src.retokenize?.(batch) ?? null;

@@ -14,7 +14,9 @@ import type { Tokenizer } from '@kdgpu/tokenizer';
 import type { TrainConfig } from './config-schema.ts';
 import { loadTokenizerFile } from './data-node.ts';
 import type { TeacherSpec } from './objective.ts';
-import { offlineTeacher, readOfflineFooter } from './offline-logits-node.ts';
+import { offlineTeacher, readOfflineFooter, sparseOfflineTeacher } from './offline-logits-node.ts';
+import { isSparseLogitsFile, SparseLogitsFile } from './sparse-logits-node.ts';
+import { ggufTokenizer, isGgufPath } from './gguf-node.ts';
 import { closeSync } from 'node:fs';
 
 type TeacherEntry = TrainConfig['teachers'][number];
@@ -47,7 +49,9 @@ export async function inspectTeachers(c: TrainConfig): Promise<TeacherFacts[]> {
     } catch (e) {
       throw new KdgpuError(`${field}: ${(e as Error).message.replace(/^loadModel: /, '')}`);
     }
-    out.push({ field, path: t.path, config, tokenizer: teacherTokenizer(t, i) });
+    // A .gguf teacher carries its vocabulary: it wins over a tokenizer.json beside the file, not over teachers[i].tokenizer.
+    const tokenizer = isGgufPath(t.path) && !t.tokenizer ? ((await ggufTokenizer(t.path, field)) ?? teacherTokenizer(t, i)) : teacherTokenizer(t, i);
+    out.push({ field, path: t.path, config, tokenizer });
   }
   return out;
 }
@@ -55,15 +59,21 @@ export async function inspectTeachers(c: TrainConfig): Promise<TeacherFacts[]> {
 /** Checks the stored logits file's footer (cheap), so a bad path or file fails before any long work. */
 export function inspectOfflineLogits(c: TrainConfig): { vocabSize: number; blockSize: number } | null {
   if (!c.offlineLogits) return null;
-  let fd: number;
-  let footer;
+  let footer: { vocabSize: number; blockSize: number };
   try {
-    ({ fd, footer } = readOfflineFooter(c.offlineLogits.path));
+    if (isSparseLogitsFile(c.offlineLogits.path)) {
+      const f = new SparseLogitsFile(c.offlineLogits.path);
+      footer = f.footer;
+      f.close();
+    } else {
+      const r = readOfflineFooter(c.offlineLogits.path);
+      closeSync(r.fd);
+      footer = r.footer;
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new KdgpuError(`offlineLogits.path: ${code === 'ENOENT' ? `${resolve(c.offlineLogits.path)} does not exist; write it first with \`kdgpu logits CONFIG\`` : (e as Error).message}`);
   }
-  closeSync(fd);
   if (footer.blockSize !== c.data.blockSize) {
     throw new KdgpuError(`offlineLogits.path: ${c.offlineLogits.path} holds blocks of ${footer.blockSize} tokens but data.blockSize is ${c.data.blockSize}; set data.blockSize to ${footer.blockSize} or recompute the logits`);
   }
@@ -79,6 +89,10 @@ export async function loadTeachers(c: TrainConfig, facts: readonly TeacherFacts[
   if (c.offlineLogits) {
     const path = c.offlineLogits.path;
     const info = inspectOfflineLogits(c)!;
+    if (isSparseLogitsFile(path)) {
+      const s = sparseOfflineTeacher(path, info.vocabSize);
+      return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits: s.teacher, sparse: true, name: path }], dispose: s.close };
+    }
     const logits = await offlineTeacher(path, info.vocabSize);
     return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits, name: path }], dispose: () => {} };
   }

@@ -7,6 +7,7 @@ import { evaluateLM, type EvalResult } from './evaluate.ts';
 import type { MetricsWriter } from './metrics.ts';
 import type { ProgressReporter } from './progress.ts';
 import { makeSchedule, type Schedule } from './schedule.ts';
+import type { OnPolicyMethod } from './on-policy/method.ts';
 import { type Accumulators, disposeAccumulators, type DistillPart, newAccumulators, readSums, type RunningSums, trainStep, zeroSums } from './step.ts';
 
 /**
@@ -64,6 +65,8 @@ export interface TrainerOptions {
   config: TrainingConfig;
   /** The distillation objective (see `buildObjective`); absent for plain LM training. */
   distill?: DistillPart | null;
+  /** On-policy distillation (GKD, DistiLLM, MiniLLM; see `onPolicyMethod`): decides what each step trains on. */
+  onPolicy?: OnPolicyMethod | null;
   metrics?: MetricsWriter;
   progress?: ProgressReporter;
   /** Writes a checkpoint (the live model and optimizer, plus `state`). */
@@ -165,6 +168,7 @@ export async function train(o: TrainerOptions): Promise<TrainSummary> {
     if (!Number.isFinite(r.loss)) {
       throw new NonFiniteLossError(`training stopped at step ${state.step}: the validation loss is ${r.loss}; lower optimizer.lr, enable optimizer.clipGradNorm, or check the data and the vocabularies; earlier checkpoints are kept`, state.step);
     }
+    o.onPolicy?.observeEval?.(r.loss);
     o.progress?.log(`step ${state.step}: validation loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)}`);
     if (state.bestEval === null || r.loss < state.bestEval) {
       state.bestEval = r.loss;
@@ -233,7 +237,9 @@ export async function train(o: TrainerOptions): Promise<TrainSummary> {
       }
       const kdRatio = o.distill ? kdSchedule(state.step) : 0;
       opt.lr = c.optimizer.lr * lrSchedule(state.step);
+      const window = o.onPolicy ? await o.onPolicy.prepare(micro, state.step, totalSteps) : null;
       trainStep({
+        ...(window ? { window } : {}),
         model: o.model, optimizer: opt, micro, kdRatio, distill: o.distill ?? null, clipGradNorm: c.optimizer.clipGradNorm,
         dropoutSeed: hashSeed(c.run.seed, state.step) * c.optimizer.gradAccumulation, acc,
       });

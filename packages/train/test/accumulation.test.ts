@@ -13,11 +13,6 @@ import { createLoss, lossNames, lossOptionKeys, type LossName, universalLogitDis
 import { type CausalLM, createModel, tinyGPT2, tinyLlama } from '@kdgpu/models';
 import { accumulateGradients, type Batch, type DistillPart, KD_REDUCTIONS, type KdReduction, shiftLabels } from '../src/index.ts';
 
-// Under Deno, one of this file's ~110 readbacks stalls for minutes in most runs (dawn.node's map
-// promise; README: known issues): measured 5m34s for one case whose run takes 1 s under Node. The
-// step's arithmetic is runtime-independent, so this file runs under Node only.
-const SKIP = { skip: typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined' && 'dawn.node readbacks stall under Deno (README: known issues)' };
-
 const B = 8;
 const T = 12;
 const V = 48;
@@ -124,7 +119,7 @@ const cases: Array<[string, () => DistillPart | null]> = [['CE only', () => null
 for (const loss of [...zoo, 'uld']) for (const r of KD_REDUCTIONS) cases.push([`${loss}, ${r}`, () => distillPart(loss, r)]);
 
 for (const [name, part] of cases) {
-  test(`one window split into 1, 2, 4 micro-batches gives the same gradients: ${name}`, SKIP, async () => {
+  test(`one window split into 1, 2, 4 micro-batches gives the same gradients: ${name}`, async () => {
     await init();
     const d = part();
     const whole = await gradients([split(1)], d);
@@ -137,7 +132,7 @@ for (const [name, part] of cases) {
   });
 }
 
-test('negative control: averaging each micro-batch\'s own mean (the classic accumulation bug) is caught', SKIP, async () => {
+test('negative control: averaging each micro-batch\'s own mean (the classic accumulation bug) is caught', async () => {
   await init();
   for (const d of [null, distillPart('forwardKL', 'mean')]) {
     const whole = await gradients([split(1)], d);

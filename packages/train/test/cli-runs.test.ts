@@ -11,15 +11,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
-// These drive the Node CLI in child processes (the same runs under Deno would repeat them in Node);
-// the CLI under Deno is exercised by test/faults (kill/resume, SIGINT, SIGTERM).
-const SKIP = { skip: isDeno && 'drives the Node CLI in child processes; test/faults runs the CLI under Deno' };
+// The CLI runs in a child process of the runtime running this file (bin/kdgpu.mjs runs under both).
+const runtimeArgs = isDeno ? ['run', '-A', '--no-check', '--node-modules-dir=manual'] : [];
 const bin = fileURLToPath(new URL('../bin/kdgpu.mjs', import.meta.url));
 const corpus = fileURLToPath(new URL('./fixtures/corpus', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'kdgpu-cli-runs-'));
@@ -43,14 +42,14 @@ function cfg(name: string, extra: Record<string, unknown> = {}, file = name): st
 }
 
 function kdgpu(...args: string[]) {
-  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
+  return spawnSync(process.execPath, [...runtimeArgs, bin, ...args], { encoding: 'utf8', env, timeout: 300_000 });
 }
 
 const runDir = (name: string) => join(work, 'runs', name);
 const snapshot = (dir: string) => Object.fromEntries(['metrics.jsonl', 'checkpoints/latest.json', 'final/model.safetensors', 'config.resolved.json'].map((f) => [f, readFileSync(join(dir, f)).toString('base64')]));
 const tempsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith('.')) : []);
 
-test('a re-run refuses to overwrite the run, naming --resume, run.name and --overwrite; --overwrite moves it aside', SKIP, () => {
+test('a re-run refuses to overwrite the run, naming --resume, run.name and --overwrite; --overwrite moves it aside', () => {
   const path = cfg('base');
   const first = kdgpu('train', path, '--quiet');
   assert.equal(first.status, 0, first.stderr);
@@ -69,7 +68,7 @@ test('a re-run refuses to overwrite the run, naming --resume, run.name and --ove
   assert.deepEqual(snapshot(join(work, 'runs', aside[0]!)), before, 'moved aside intact, not deleted');
 });
 
-test('--resume: nothing to resume is an error; a changed architecture or schedule is refused; --resume DIR resumes from DIR', SKIP, () => {
+test('--resume: nothing to resume is an error; a changed architecture or schedule is refused; --resume DIR resumes from DIR', () => {
   const path = cfg('base');
   const empty = kdgpu('train', cfg('never-ran'), '--resume', '--quiet');
   assert.equal(empty.status, 1);
@@ -96,7 +95,7 @@ test('--resume: nothing to resume is an error; a changed architecture or schedul
   assert.match(fromDir.stdout, new RegExp(`resuming from ${ckpt.replace(/[/.]/g, '\\$&')} \\(step 2\\)`));
 });
 
-test('a start-up that fails writes nothing, and its error names the config field', SKIP, () => {
+test('a start-up that fails writes nothing, and its error names the config field', () => {
   const missing = kdgpu('train', cfg('missing-data', { data: { files: [join(work, 'nope.txt')], blockSize: 32, batchSize: 8 } }), '--quiet');
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /data\.files\[0\]: .*nope\.txt does not exist/);
@@ -113,10 +112,17 @@ test('a start-up that fails writes nothing, and its error names the config field
   const bare = kdgpu('train', cfg('bare-type', { model: { type: 'llama' } }), '--quiet');
   assert.equal(bare.status, 1);
   assert.match(bare.stderr, /model: "type": "llama" alone gives transformers' default size .*set model\.preset to one of babyLlama58M/);
-  for (const name of ['missing-data', 'missing-teacher', 'model-as-tokenizer', 'small-vocab', 'bare-type']) assert.ok(!existsSync(runDir(name)), `${name}: no run folder written`);
+  // distill: a teacher (here one without a tokenizer beside it) with fewer rows than the student's tokenizer.
+  const lonely = join(work, 'lonely-teacher');
+  cpSync(join(runDir('base'), 'final'), lonely, { recursive: true });
+  const smallTeacher = kdgpu('distill', cfg('small-teacher', { tokenizer: { train: { vocabSize: 400, minFrequency: 2 } }, teachers: [{ path: lonely }], distill: { loss: 'forwardKL' } }), '--quiet');
+  assert.equal(smallTeacher.status, 1);
+  assert.match(smallTeacher.stderr, /teacher .*lonely-teacher has a vocabulary of 300, smaller than the 400 tokens of the tokenizer trained on data.*Distil from a teacher trained with the student's tokenizer/);
+  const names = ['missing-data', 'missing-teacher', 'model-as-tokenizer', 'small-vocab', 'bare-type', 'small-teacher'];
+  for (const name of names) assert.ok(!existsSync(runDir(name)), `${name}: no run folder written`);
 });
 
-test('eval: the tokenizer is checked against the model, the block size comes from the training run; generate stops at the context', SKIP, () => {
+test('eval: the tokenizer is checked against the model, the block size comes from the training run; generate stops at the context', () => {
   const model = join(runDir('base'), 'final');
   // The frictions: `tokenizer train --out newdir/x.json` trained and then failed on the missing
   // folder; `checkpoint: config.json not found` named no folder.
@@ -133,6 +139,21 @@ test('eval: the tokenizer is checked against the model, the block size comes fro
   const mismatch = kdgpu('eval', '--model', model, '--tokenizer', big, join(corpus, 'fortunes.dev'));
   assert.equal(mismatch.status, 1);
   assert.match(mismatch.stderr, /the model .*final \(config\.json vocab_size\) has a vocabulary of 300, smaller than the 400 tokens of the tokenizer .*big-tokenizer\.json/);
+  // The same check in generate, before any weights are read.
+  const genMismatch = kdgpu('generate', '--model', model, '--tokenizer', big, '--prompt', 'The cat');
+  assert.equal(genMismatch.status, 1);
+  assert.match(genMismatch.stderr, /the model .*final \(config\.json vocab_size\) has a vocabulary of 300, smaller than the 400 tokens of the tokenizer .*big-tokenizer\.json/);
+  assert.equal(genMismatch.stdout, '', 'nothing generated');
+  // A model vocabulary larger than the tokenizer's (padded embeddings) is fine and reported.
+  const small = join(work, 'small-tokenizer.json');
+  assert.equal(kdgpu('tokenizer', 'train', '--out', small, '--vocab-size', '280', '--quiet', join(corpus, 'fortunes.train')).status, 0);
+  const padded = kdgpu('eval', '--model', model, '--tokenizer', small, join(corpus, 'fortunes.dev'));
+  assert.equal(padded.status, 0, padded.stderr);
+  assert.match(JSON.parse(padded.stdout).notes[0], /has a vocabulary of 300, 20 more than the 280 of the tokenizer .*small-tokenizer\.json \(padded embeddings/);
+  // The friction: a model's config.json given as --tokenizer failed with "model: expected an object, found undefined".
+  const configAsTok = kdgpu('eval', '--model', model, '--tokenizer', join(model, 'config.json'), join(corpus, 'fortunes.dev'));
+  assert.equal(configAsTok.status, 1);
+  assert.match(configAsTok.stderr, /--tokenizer: .*final\/config\.json is a model's config\.json, not a tokenizer\.json; a kdgpu run keeps its tokenizer in <run>\/tokenizer\.json/);
   const ok = kdgpu('eval', '--model', model, join(corpus, 'fortunes.dev'));
   assert.equal(ok.status, 0, ok.stderr);
   const report = JSON.parse(ok.stdout);
@@ -142,9 +163,21 @@ test('eval: the tokenizer is checked against the model, the block size comes fro
   const gen = kdgpu('generate', '--model', model, '--prompt', 'The cat', '--max-new-tokens', '500', '--temperature', '0');
   assert.equal(gen.status, 0, gen.stderr);
   assert.match(gen.stderr, /note: stopped after \d+ tokens at the model's context length of 64 \(prompt \d+ \+ \d+\); --max-new-tokens asked for 500/);
+  // The friction: `--max-tokens 5 --temp 0` gave 50 tokens at 0.8. Now the flags are honoured:
+  // greedy output does not depend on the seed, and 5 new tokens are a strict prefix of 10.
+  const greedy = (n: number, seed: number) => {
+    const r = kdgpu('generate', '--model', model, '--prompt', 'The cat', '--max-new-tokens', String(n), '--temperature', '0', '--seed', String(seed));
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.replace(/\n$/, '');
+  };
+  const five = greedy(5, 1);
+  const ten = greedy(10, 2);
+  assert.equal(greedy(5, 3), five, '--temperature 0 is greedy whatever the seed');
+  assert.ok(ten.startsWith(five) && ten.length > five.length && five.length > 'The cat'.length, `${JSON.stringify(five)} / ${JSON.stringify(ten)}`);
+  assert.ok(gen.stdout.startsWith(ten), 'greedy: the longest run continues the same text');
 });
 
-test('plain progress follows logEvery and shows CE and KD when distilling; keepCheckpoints rotates; plot overlays two runs', SKIP, () => {
+test('plain progress follows logEvery and shows CE and KD when distilling; keepCheckpoints rotates; plot overlays two runs', () => {
   const teacher = join(runDir('base'), 'final');
   const r = kdgpu('distill', cfg('student', {
     tokenizer: { path: join(runDir('base'), 'tokenizer.json') },
@@ -171,4 +204,13 @@ test('plain progress follows logEvery and shows CE and KD when distilling; keepC
   for (const name of ['base', 'student']) assert.ok(svg.includes(`data-series="${name}: losses train"`) && svg.includes(`>${name}</text>`), name);
   assert.ok(svg.includes('data-series="student: losses kd"') && svg.includes('<g class="axes log"'));
   assert.ok(statSync(out).size > 1000);
+});
+
+test('a diverging run exits non-zero naming the step (it used to print "done" with a loss of 0)', () => {
+  // A learning rate this large sends the weights to ~1e30 after one step: every later loss overflows.
+  const r = kdgpu('train', cfg('diverge', { optimizer: { lr: 1e30, clipGradNorm: 0 }, train: { maxSteps: 8, logEvery: 1, evalEvery: 100, checkpointEvery: 100, maxNonFiniteSteps: 2 } }), '--quiet');
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /training stopped at step (\d+): steps \d+-\1 \(2 in a row\) had a non-finite loss or gradient and were skipped \(limit train\.maxNonFiniteSteps = 2\); lower optimizer\.lr/);
+  assert.doesNotMatch(r.stdout, /\bdone\b/);
+  assert.ok(!existsSync(join(runDir('diverge'), 'final')), 'no final model');
 });

@@ -123,7 +123,7 @@ test('overrides are typed by the schema', () => {
   assert.deepEqual(c.model.config, { hiddenSize: 256, numLayers: 4 });
   assert.deepEqual(c.distill!.kdRatio, { type: 'ramp', from: 0, to: 0.8 });
   assert.deepEqual(c.data.clean, { qed: 'qed' });
-  assert.deepEqual(c.offlineLogits, { path: 'logits/', topK: 50, topP: 0.95 });
+  assert.deepEqual(c.offlineLogits, { path: 'logits/', topK: 50, topP: 0.95, sparse: false });
   assert.equal(applyOverrides(babyLlama, ['distill.kdRatio=0.9']).distill!.kdRatio, 0.9);
   // The input is untouched.
   assert.equal(babyLlama.optimizer.lr, 2.5e-4);

@@ -59,8 +59,10 @@ test('a padded-vocabulary teacher distils exactly as the unpadded one over the s
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined';
 const bin = fileURLToPath(new URL('../bin/kdgpu.mjs', import.meta.url));
+// The CLI runs in a child process of the runtime running this file (bin/kdgpu.mjs runs under both).
+const runtimeArgs = isDeno ? ['run', '-A', '--no-check', '--node-modules-dir=manual'] : [];
 
-test('a teacher with another tokenizer is refused before any step for a same-vocabulary loss, and ULD accepts it', { skip: isDeno && 'drives the Node CLI' }, async () => {
+test('a teacher with another tokenizer is refused before any step for a same-vocabulary loss, and ULD accepts it', async () => {
   await init();
   const work = mkdtempSync(join(tmpdir(), 'kdgpu-xtok-'));
   // The teacher: its own tokenizer (another vocabulary size) saved beside its model.
@@ -80,7 +82,7 @@ test('a teacher with another tokenizer is refused before any step for a same-voc
   };
   const path = join(work, 'bad.json');
   writeFileSync(path, JSON.stringify({ ...base, distill: { loss: 'forwardKL' } }));
-  const r = spawnSync(process.execPath, [bin, 'distill', path, '--quiet'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...runtimeArgs, bin, 'distill', path, '--quiet'], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /different tokenizers/);
   assert.match(r.stderr, /vocabulary \d+/);
@@ -90,7 +92,7 @@ test('a teacher with another tokenizer is refused before any step for a same-voc
   assert.ok(!existsSync(join(work, 'student', 'checkpoints', 'latest.json')));
   const ok = join(work, 'uld.json');
   writeFileSync(ok, JSON.stringify({ ...base, run: { ...base.run, name: 'student-uld' }, distill: { loss: 'uld', kdRatio: 0.5 } }));
-  const u = spawnSync(process.execPath, [bin, 'distill', ok, '--quiet'], { encoding: 'utf8' });
+  const u = spawnSync(process.execPath, [...runtimeArgs, bin, 'distill', ok, '--quiet'], { encoding: 'utf8' });
   assert.equal(u.status, 0, u.stderr);
   const logged = readFileSync(join(work, 'student-uld', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((x) => x.split === 'train');
   assert.equal(logged.length, 3);

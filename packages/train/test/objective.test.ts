@@ -81,3 +81,31 @@ test('the student config: presets by name, a bare type refused listing the prese
   assert.equal(studentModelConfig({ type: 'llama', preset: 'tinyLlama', config: { vocab_size: 320 } }, tok, (n) => notes.push(n)).vocab_size, 320);
   assert.match(notes[0]!, /20 more than the 300/);
 });
+
+test('examples/web and the CLI build the distillation objective through the same exported buildObjective; only it creates the loss', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const read = (p: string) => readFileSync(root + p, 'utf8');
+  /** The names a file imports from `from`. */
+  const imports = (text: string, from: string) =>
+    [...text.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s+from\s+'([^']+)'/g)].filter((m) => m[2] === from).flatMap((m) => m[1]!.split(',').map((n) => n.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]!)).filter(Boolean);
+  const web = readdirSync(root + 'examples/web').filter((f) => f.endsWith('.ts')).map((f) => [`examples/web/${f}`, read(`examples/web/${f}`)] as const);
+  const cli = read('packages/train/src/run-node.ts');
+  assert.ok(web.some(([, t]) => imports(t, '@kdgpu/train').includes('buildObjective') && /buildObjective\(\{/.test(t)), 'the web page calls @kdgpu/train buildObjective');
+  assert.ok(imports(cli, './objective.ts').includes('buildObjective') && /buildObjective\(\{/.test(cli), 'the CLI calls the same function');
+  const { buildObjective: exported } = await import('../src/index.ts');
+  const { buildObjective: internal } = await import('../src/objective.ts');
+  assert.equal(exported, internal, 'one function');
+  // Neither side can assemble a loss of its own: from @kdgpu/losses they take only names and
+  // descriptions for menus and checks, never createLoss or a loss function.
+  const descriptive = new Set(['lossNames', 'lossOptionKeys', 'lossInfo', 'LossName', 'LossInfo']);
+  for (const [file, text] of [...web, ['packages/train/src/run-node.ts', cli] as const]) {
+    const extra = imports(text, '@kdgpu/losses').filter((n) => !descriptive.has(n));
+    assert.deepEqual(extra, [], `${file} imports ${extra.join(', ')} from @kdgpu/losses`);
+  }
+  const creators = readdirSync(root + 'packages/train/src', { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.ts') && /\bcreateLoss\(/.test(read(`packages/train/src/${f}`)));
+  assert.deepEqual(creators, ['objective.ts']);
+});

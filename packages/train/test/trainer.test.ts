@@ -12,11 +12,6 @@ import { type CausalLM, createModel, tinyLlama } from '@kdgpu/models';
 import { trainBpe } from '@kdgpu/tokenizer';
 import { buildObjective, train, trainingConfig, type TrainingConfig, type TokenArray } from '../src/index.ts';
 
-// Under Deno, dawn.node's readback after a long queue of work (the teacher's 150 steps) stalls
-// for minutes (the tokio thread spins while the map promise waits); the same tests pass under
-// Node, and the trainer's behaviour is runtime-independent. Known issue, see README.
-const SKIP = { skip: typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined' && 'dawn.node readbacks stall under Deno after long GPU queues (README: known issues)' };
-
 const text = (f: string) => readFileSync(new URL(`./fixtures/corpus/${f}`, import.meta.url), 'utf8');
 
 let cached: { train: Int32Array; dev: Int32Array; vocab: number } | null = null;
@@ -68,7 +63,7 @@ async function trainedTeacher() {
 
 // "Well below": at least 0.5 nats under the unigram entropy, i.e. validation perplexity at most
 // 60% of what a model that ignores context can reach.
-test('a tiny teacher learns: validation loss falls well below the unigram entropy', SKIP, async () => {
+test('a tiny teacher learns: validation loss falls well below the unigram entropy', async () => {
   await init();
   const { train: tr, vocab } = await corpus();
   const t = (await trainedTeacher()) as CausalLM & { summary: Awaited<ReturnType<typeof train>> };
@@ -80,7 +75,7 @@ test('a tiny teacher learns: validation loss falls well below the unigram entrop
 });
 
 for (const name of lossNames().filter((n) => n !== 'crossEntropy' && !lossInfo(n).crossVocabulary)) {
-  test(`distillation runs with ${name}`, SKIP, async () => {
+  test(`distillation runs with ${name}`, async () => {
     await init();
     const { train: tr, dev, vocab } = await corpus();
     const t = await trainedTeacher();
@@ -98,7 +93,7 @@ for (const name of lossNames().filter((n) => n !== 'crossEntropy' && !lossInfo(n
   });
 }
 
-test('resume from a mid-run checkpoint gives the same losses as an uninterrupted run', SKIP, async () => {
+test('resume from a mid-run checkpoint gives the same losses as an uninterrupted run', async () => {
   await init();
   const { train: tr, vocab } = await corpus();
   const c = config({ train: { maxSteps: 8, logEvery: 1, evalEvery: 0, checkpointEvery: 3 }, data: { randomOffset: true } });
@@ -127,7 +122,7 @@ test('resume from a mid-run checkpoint gives the same losses as an uninterrupted
   assert.deepEqual(resumed.logged, tail);
 });
 
-test('offline teacher logits (top-k) equal online distillation with the same truncation', SKIP, async () => {
+test('offline teacher logits (top-k) equal online distillation with the same truncation', async () => {
   await init();
   const { train: tr, vocab } = await corpus();
   const t = await trainedTeacher();

@@ -1,5 +1,5 @@
 import { KdgpuError, noGrad, tidy, where } from '@kdgpu/tensor';
-import { defineLoss } from '../define.ts';
+import { defineLoss, type DefinedLoss } from '../define.ts';
 import type { CommonOptions } from '../types.ts';
 import { checkUnit } from '../validate.ts';
 
@@ -21,7 +21,7 @@ export interface CrossEntropyOptions extends CommonOptions {
  * @param labels [N] or [B, T] i32 token ids in [0, V), or `ignoreIndex`
  * @returns scalar (or [N] / [B, T] with `reduction: 'none'`)
  */
-export const crossEntropy = defineLoss<CrossEntropyOptions>({
+export const crossEntropy: DefinedLoss<CrossEntropyOptions> = defineLoss<CrossEntropyOptions>({
   name: 'crossEntropy',
   needsTeacher: false,
   usesTemperature: false,

@@ -1,5 +1,5 @@
 import { type Tensor, tidy } from '@kdgpu/tensor';
-import { defineLoss } from '../define.ts';
+import { defineLoss, type DefinedLoss } from '../define.ts';
 import { logAddExp } from '../math.ts';
 import { pair, type Pair } from '../pair.ts';
 import type { DistillOptions } from '../types.ts';
@@ -39,7 +39,7 @@ export function jsdTerm(d: Pair, beta: number): Tensor {
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const generalizedJSD = defineLoss<GeneralizedJSDOptions>({
+export const generalizedJSD: DefinedLoss<GeneralizedJSDOptions> = defineLoss<GeneralizedJSDOptions>({
   name: 'generalizedJSD',
   needsTeacher: true,
   usesTemperature: true,
@@ -55,7 +55,7 @@ export const generalizedJSD = defineLoss<GeneralizedJSDOptions>({
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const jsDivergence = defineLoss<DistillOptions>({
+export const jsDivergence: DefinedLoss<DistillOptions> = defineLoss<DistillOptions>({
   name: 'jsDivergence',
   needsTeacher: true,
   usesTemperature: true,

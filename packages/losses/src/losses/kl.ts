@@ -1,5 +1,5 @@
 import { KdgpuError, type Tensor, tidy } from '@kdgpu/tensor';
-import { defineLoss } from '../define.ts';
+import { defineLoss, type DefinedLoss } from '../define.ts';
 import { pair, type Pair } from '../pair.ts';
 import type { DistillOptions } from '../types.ts';
 import { checkUnit } from '../validate.ts';
@@ -58,7 +58,7 @@ export function reverseTerm(d: Pair): Tensor {
  * @param labels [N] or [B, T] i32, `ignoreIndex` = not counted; null = all count
  * @returns scalar (or per-token with `reduction: 'none'`)
  */
-export const forwardKL = defineLoss<ForwardKLOptions>({
+export const forwardKL: DefinedLoss<ForwardKLOptions> = defineLoss<ForwardKLOptions>({
   name: 'forwardKL',
   needsTeacher: true,
   usesTemperature: true,
@@ -75,7 +75,7 @@ export const forwardKL = defineLoss<ForwardKLOptions>({
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const reverseKL = defineLoss<DistillOptions>({
+export const reverseKL: DefinedLoss<DistillOptions> = defineLoss<DistillOptions>({
   name: 'reverseKL',
   needsTeacher: true,
   usesTemperature: true,
@@ -91,7 +91,7 @@ export const reverseKL = defineLoss<DistillOptions>({
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const symmetricKL = defineLoss<SymmetricKLOptions>({
+export const symmetricKL: DefinedLoss<SymmetricKLOptions> = defineLoss<SymmetricKLOptions>({
   name: 'symmetricKL',
   needsTeacher: true,
   usesTemperature: true,

@@ -1,5 +1,5 @@
 import { noGrad, tidy, where } from '@kdgpu/tensor';
-import { defineLoss } from '../define.ts';
+import { defineLoss, type DefinedLoss } from '../define.ts';
 import type { CommonOptions, DistillOptions } from '../types.ts';
 
 /** Options of `logitMSE`: no temperature (it compares raw logits). */
@@ -15,11 +15,13 @@ export type LogitMSEOptions = CommonOptions & Pick<DistillOptions, 'topK' | 'top
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const logitMSE = defineLoss<LogitMSEOptions>({
+export const logitMSE: DefinedLoss<LogitMSEOptions> = defineLoss<LogitMSEOptions>({
   name: 'logitMSE',
   needsTeacher: true,
   usesTemperature: false,
   ownOptions: [],
+  // Raw logits: a sparse teacher holds log-probabilities of k tokens only.
+  sparse: false,
   perToken: (s, t) => {
     const fin = tidy(() => noGrad(() => s.add(t!).abs().lt(Infinity)));
     const diff = tidy(() => where(fin, s.sub(t!), 0));

@@ -1,5 +1,5 @@
 import { tidy } from '@kdgpu/tensor';
-import { defineLoss } from '../define.ts';
+import { defineLoss, type DefinedLoss } from '../define.ts';
 import { pair } from '../pair.ts';
 import type { DistillOptions } from '../types.ts';
 
@@ -13,7 +13,7 @@ import type { DistillOptions } from '../types.ts';
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const nllSoft = defineLoss<DistillOptions>({
+export const nllSoft: DefinedLoss<DistillOptions> = defineLoss<DistillOptions>({
   name: 'nllSoft',
   needsTeacher: true,
   usesTemperature: true,

@@ -1,5 +1,5 @@
 import { tidy } from '@kdgpu/tensor';
-import { defineLoss } from '../define.ts';
+import { defineLoss, type DefinedLoss } from '../define.ts';
 import { logAddExp, logWeight } from '../math.ts';
 import { pair } from '../pair.ts';
 import type { DistillOptions } from '../types.ts';
@@ -28,7 +28,7 @@ export interface SkewForwardKLOptions extends SkewKLOptions {
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const skewForwardKL = defineLoss<SkewForwardKLOptions>({
+export const skewForwardKL: DefinedLoss<SkewForwardKLOptions> = defineLoss<SkewForwardKLOptions>({
   name: 'skewForwardKL',
   needsTeacher: true,
   usesTemperature: true,
@@ -54,7 +54,7 @@ export const skewForwardKL = defineLoss<SkewForwardKLOptions>({
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const skewReverseKL = defineLoss<SkewKLOptions>({
+export const skewReverseKL: DefinedLoss<SkewKLOptions> = defineLoss<SkewKLOptions>({
   name: 'skewReverseKL',
   needsTeacher: true,
   usesTemperature: true,

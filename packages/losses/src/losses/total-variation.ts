@@ -1,5 +1,5 @@
 import { tidy, where } from '@kdgpu/tensor';
-import { defineLoss } from '../define.ts';
+import { defineLoss, type DefinedLoss } from '../define.ts';
 import { pair } from '../pair.ts';
 import type { DistillOptions } from '../types.ts';
 
@@ -11,7 +11,7 @@ import type { DistillOptions } from '../types.ts';
  * @param teacherLogits same shape (or a list of them)
  * @param labels [N] or [B, T] i32, or null
  */
-export const totalVariation = defineLoss<DistillOptions>({
+export const totalVariation: DefinedLoss<DistillOptions> = defineLoss<DistillOptions>({
   name: 'totalVariation',
   needsTeacher: true,
   usesTemperature: true,

@@ -7,11 +7,13 @@
 
 import { type Command, commandHelp, type FlagSpec, parseArgs, suggest, UsageError } from './args.ts';
 import { evalCommand } from './commands/eval.ts';
+import { exportCommand } from './commands/export.ts';
 import { generateCommand } from './commands/generate.ts';
 import { initCommand } from './commands/init.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { plotCommand } from './commands/plot.ts';
 import { tokenizerTrainCommand } from './commands/tokenizer-train.ts';
+import { tuneCommand } from './commands/tune.ts';
 import { distillCommand, trainCommand } from './commands/train.ts';
 
 /**
@@ -26,7 +28,9 @@ export const COMMANDS: readonly Command<Record<string, FlagSpec>>[] = [
   evalCommand,
   generateCommand,
   logitsCommand,
+  exportCommand,
   plotCommand,
+  tuneCommand,
 ] as unknown as Command<Record<string, FlagSpec>>[];
 
 /** `kdgpu --help`. */

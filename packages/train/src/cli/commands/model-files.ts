@@ -8,6 +8,7 @@ import { loadModel, readModelConfig } from '@kdgpu/models/node';
 import type { Tokenizer } from '@kdgpu/tokenizer';
 import { loadTokenizerFile } from '../../data-node.ts';
 import { checkVocabulary } from '../../vocab.ts';
+import { ggufTokenizer, isGgufPath } from '../../gguf-node.ts';
 
 /** The longest sequence a model accepts. */
 export function contextLength(c: ModelConfig): number {
@@ -43,7 +44,9 @@ export async function modelWithTokenizer(modelDir: string, tokenizer: string | u
   } catch (e) {
     throw new KdgpuError(`--model: ${(e as Error).message.replace(/^loadModel: /, '')}`);
   }
-  const { tok, path } = findTokenizer(modelDir, tokenizer);
+  // A .gguf model without --tokenizer: the vocabulary in the file.
+  const fromGguf = !tokenizer && isGgufPath(modelDir) ? await ggufTokenizer(modelDir, '--model') : null;
+  const { tok, path } = fromGguf ? { tok: fromGguf, path: `${resolve(modelDir)} (its vocabulary)` } : findTokenizer(modelDir, tokenizer);
   const n = checkVocabulary({
     model: { vocabSize: config.vocab_size, name: `the model ${resolve(modelDir)} (config.json vocab_size)` },
     tokenizer: { vocabSize: tok.vocabSize, name: `the tokenizer ${path}` },
