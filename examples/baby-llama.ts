@@ -1,30 +1,44 @@
 /**
  * The Baby Llama recipe (Timiryasov & Tastet, 2023), end to end:
  *   clean -> train a byte-level BPE on the train split -> train two teachers of different
- *   architectures (a GPT-2 and a LLaMA) -> distil their ensemble (mean of logits, T = 2,
- *   α = 0.5, KL with `batchmean` as the original) into a smaller LLaMA student that was not
- *   pretrained -> train the same student without distillation on the same data and steps ->
- *   evaluate all four -> print a table and save it as JSON and an SVG plot.
+ *   architectures (a GPT-2 and a LLaMA), keeping each one's best checkpoint by validation loss ->
+ *   distil their ensemble (mean of logits, T = 2, α = 0.5, forward KL) into a smaller LLaMA student
+ *   that was not pretrained -> train the same student without distillation on the same blocks and
+ *   steps -> repeat the students over several seeds -> evaluate everything on the same held-out
+ *   blocks -> print a table (every seed, the mean and spread of the margin) and save it as JSON and
+ *   an SVG plot.
  *
- * usage: node --import tsx examples/baby-llama.ts [--preset cpu|smoke|paper] [--corpus embedded|DIR|ZIP]
- *                                                 [--out runs/baby-llama]
- * `cpu` (default) is sized for ~15 minutes on 2 CPU cores with software Vulkan; `smoke` is a
- * one-minute check (CI); `paper` uses the seed sizes (Llama-360M and GPT2-705M teachers, 58M student,
- * vocab 16000, context 128) and needs a real GPU. The real BabyLM 10M data: --corpus path/to/babylm_data
- * (or the distributed .zip), which also switches on the per-source cleaning.
+ * usage: node --import tsx examples/baby-llama.ts [--preset cpu|smoke|paper] [--seed N] [--seeds K]
+ *          [--teacher-seed N] [--corpus embedded|DIR|ZIP] [--out runs/baby-llama-cpu] [--publish DIR]
+ *          [--only gpt2-teacher|llama-teacher|teachers] [--students distilled,no-kd,best-teacher]
+ *
+ * `--seed N --seeds K` trains the students with seeds N, N+1, ..., N+K-1 (default: the preset's).
+ * The teachers are trained once, with `--teacher-seed` (default 2023), and reused by a later run in
+ * the same `--out` folder when their config and tokenizer are unchanged. `--publish DIR` copies
+ * results.json and loss.svg there (the committed `docs/demo`). `--only` and `--students` split the
+ * work over processes on a shared machine (each trains a part; a last run without them reuses all
+ * and writes the table).
+ *
+ * `cpu` (default) is sized for about 15 minutes on 2 CPU cores with software Vulkan (lavapipe); it is
+ * BabyLM's setting in miniature: a 25k-word slice trained for many epochs, teachers trained to
+ * their best validation loss, students trained ~7 epochs. Its students read the teachers' ensemble
+ * logits from a file computed once (`offlineLogits`, top-128 of 512 tokens), since the training
+ * blocks are a fixed set, instead of running both teachers at every step. `smoke` is a one-minute
+ * check (CI); `paper` uses the paper's sizes (Llama-360M and GPT2-705M teachers, 58M student, vocab
+ * 16000, context 128, KL with `batchmean`) and needs a real GPU. The real BabyLM 10M data:
+ * --corpus path/to/babylm_data (or the distributed .zip), which also switches on the per-source cleaning.
  */
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { adapterName, init } from '@kdgpu/tensor';
 import { loadModel } from '@kdgpu/models/node';
-import { babyLlamaTokenizerOptions } from '@kdgpu/tokenizer';
-import { save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
-import {
-  evalBatches, evaluateLM, evaluateMinimalPairs, modelScorer, parseMinimalPairs, plotRuns, type TrainConfig, validateConfig,
-} from '@kdgpu/train';
-import { readMetricsFile, runTraining, tokenizeFiles } from '@kdgpu/train/node';
-import { prepareCorpus } from './lib/corpus-node.ts';
+import { type Tokenizer } from '@kdgpu/tokenizer';
+import { evalBatches, evaluateLM, evaluateMinimalPairs, modelScorer, parseMinimalPairs, plotRuns, type TrainConfig, validateConfig } from '@kdgpu/train';
+import { readMetricsFile, runTraining } from '@kdgpu/train/node';
+import { PRESETS, setupBabyLlama, trainOrReuse } from './lib/baby-llama-setup.ts';
+import { type DemoRow, seedList, summarizeDemo } from './lib/demo-results.ts';
 
 // ---- settings -------------------------------------------------------------------------------
 const args = process.argv.slice(2);
@@ -33,134 +47,127 @@ const arg = (name: string, dflt: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
 };
 const presetName = arg('preset', 'cpu');
+
+const P = PRESETS[presetName];
+if (!P) throw new Error(`--preset: unknown preset ${presetName}; use one of ${Object.keys(PRESETS).join(', ')}`);
+const seeds = seedList(arg('seed', '1'), arg('seeds', String(P.seeds)));
+const teacherSeed = Number(arg('teacher-seed', '2023'));
+if (!Number.isSafeInteger(teacherSeed) || teacherSeed < 0) throw new Error(`--teacher-seed: expected a whole number >= 0, got ${arg('teacher-seed', '')}`);
 const out = resolve(arg('out', `runs/baby-llama-${presetName}`));
+const publish = arg('publish', '');
 const corpusSource = arg('corpus', 'embedded');
 
-interface Preset {
-  maxWords?: number;
-  vocab: number;
-  block: number;
-  batch: number;
-  gpt2: Record<string, number>;
-  llama: Record<string, number>;
-  student: Record<string, number>;
-  teacherSteps: number;
-  studentSteps: number;
-  lr: { teacher: number; student: number };
-  evalBlocks: number;
-}
-const PRESETS: Record<string, Preset> = {
-  smoke: {
-    maxWords: 30_000, vocab: 600, block: 32, batch: 8, evalBlocks: 16,
-    gpt2: { n_embd: 32, n_layer: 2, n_head: 2 },
-    llama: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2 },
-    student: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2 },
-    teacherSteps: 8, studentSteps: 8, lr: { teacher: 3e-3, student: 3e-3 },
-  },
-  // Sized by arithmetic: lavapipe does ~2-3 GFLOP/s of matmul on 2 cores, a step costs about
-  // 6 x params x tokens, so ~1.5-2 minutes per model run keeps the whole recipe near 15 minutes.
-  cpu: {
-    maxWords: 300_000, vocab: 512, block: 64, batch: 8, evalBlocks: 96,
-    gpt2: { n_embd: 64, n_layer: 3, n_head: 4 },
-    llama: { hidden_size: 64, intermediate_size: 192, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 4 },
-    student: { hidden_size: 32, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4 },
-    // The teachers must be trained well past the student's budget, or there is nothing to distil.
-    teacherSteps: 400, studentSteps: 250, lr: { teacher: 4e-3, student: 4e-3 },
-  },
-  paper: {
-    vocab: 16000, block: 128, batch: 32, evalBlocks: 8192,
-    gpt2: { n_embd: 1536, n_layer: 24, n_head: 16 },
-    llama: { hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 24, num_attention_heads: 8, num_key_value_heads: 8 },
-    student: { hidden_size: 512, intermediate_size: 1024, num_hidden_layers: 16, num_attention_heads: 8, num_key_value_heads: 8 },
-    teacherSteps: 0, studentSteps: 0, lr: { teacher: 3e-4, student: 2.5e-4 },
-  },
-};
-const P = PRESETS[presetName];
-if (!P) throw new Error(`unknown preset ${presetName}; use one of ${Object.keys(PRESETS).join(', ')}`);
-
 await init();
-console.log(`Baby Llama recipe, preset "${presetName}", on ${adapterName()}; outputs in ${out}`);
+console.log(`Baby Llama recipe, preset "${presetName}", student seeds ${seeds.join(', ')}, on ${adapterName()}; outputs in ${out}`);
 await mkdir(out, { recursive: true });
 const started = performance.now();
+const loadAtStart = loadavg()[0];
 
-// ---- 1. corpus: a BabyLM-style folder (<source>.train / <source>.dev) ------------------------
-const corpus = await prepareCorpus({ source: corpusSource, outDir: join(out, 'corpus'), maxWords: P.maxWords });
-console.log(`corpus: ${corpus.files.map((f) => `${f.name} ${f.trainWords}+${f.devWords} words`).join(', ')}`);
-const trainFiles = corpus.files.map((f) => join(corpus.dir, `${f.name}.train`));
+// --only gpt2-teacher|llama-teacher|teachers: stop after that stage (to train the teachers in
+// parallel processes on a shared machine; a later run in the same --out reuses them).
+const only = arg('only', '');
+// --students distilled,no-kd,best-teacher: which students to train (default all). The table needs
+// the distilled and no-KD students; without best-teacher it has no single-teacher row. A process that
+// trains only some of the first two (while another trains the rest) stops before the table.
+const studentKinds = arg('students', 'distilled,no-kd,best-teacher').split(',');
+for (const k of studentKinds) if (!['distilled', 'no-kd', 'best-teacher'].includes(k)) throw new Error(`--students: unknown student ${k}; use distilled, no-kd, best-teacher`);
+const partial = !studentKinds.includes('distilled') || !studentKinds.includes('no-kd');
+if (only && !['gpt2-teacher', 'llama-teacher', 'teachers'].includes(only)) throw new Error(`--only: expected gpt2-teacher, llama-teacher or teachers, got ${only}`);
+const S = await setupBabyLlama({ P, out, corpusSource, teacherSeed, onlyTeacher: only === 'teachers' ? undefined : only || undefined });
+if (only && only !== 'teachers') process.exit(0);
+const { corpus, tok, teacherInfo, bestTeacher, student, distill, logitsFor } = S;
+const label: Record<string, string> = { 'gpt2-teacher': 'GPT-2 teacher', 'llama-teacher': 'LLaMA teacher' };
+const ensembleSource = await logitsFor('ensemble', teacherInfo);
+const singleSource = P.singleTeacherSeeds > 0 ? await logitsFor(`single-${bestTeacher.name}`, [bestTeacher]) : null;
+if (only === 'teachers') process.exit(0);
 
-// ---- 2. the tokenizer, trained on the (cleaned) train split only -----------------------------
-// Cleaning happens inside the trainer per source (data.clean); the tokenizer sees the same text.
-const tokPath = join(out, 'tokenizer.json');
-const tok = await trainBpeFromFiles(trainFiles, babyLlamaTokenizerOptions({ vocabSize: P.vocab, minFrequency: 2, showProgress: false }));
-saveTokenizer(tok, tokPath);
-console.log(`tokenizer: vocabulary ${tok.vocabSize}`);
-
-// ---- 3. the run configs ----------------------------------------------------------------------
-const base = (name: string, steps: number, lr: number, model: TrainConfig['model']): Record<string, unknown> => ({
-  run: { name, outDir: out, seed: 2023 },
-  data: { dir: corpus.dir, blockSize: P.block, batchSize: P.batch, maxEvalBlocks: P.evalBlocks, randomOffset: true, clean: corpus.clean },
-  tokenizer: { path: tokPath },
-  model,
-  optimizer: { lr, weightDecay: 0.1, clipGradNorm: 1 },
-  schedule: { type: 'cosine', warmupSteps: Math.max(1, Math.round(steps * 0.05)) },
-  train: steps > 0 ? { maxSteps: steps, logEvery: 10, evalEvery: Math.max(1, Math.round(steps / 4)) } : { epochs: 6, logEvery: 10, evalEvery: 0 },
-});
-const maxPos = { max_position_embeddings: 2 * P.block };
-const gpt2Teacher = validateConfig(base('gpt2-teacher', P.teacherSteps, P.lr.teacher, { type: 'gpt2', config: { ...P.gpt2, n_positions: 2 * P.block } }));
-const llamaTeacher = validateConfig(base('llama-teacher', P.teacherSteps, P.lr.teacher, { type: 'llama', config: { ...P.llama, ...maxPos } }));
-const studentModel: TrainConfig['model'] = { type: 'llama', config: { ...P.student, ...maxPos } };
-const distilled = validateConfig({
-  ...base('student-distilled', P.studentSteps, P.lr.student, studentModel),
-  teachers: [{ path: join(out, 'llama-teacher', 'final') }, { path: join(out, 'gpt2-teacher', 'final') }],
-  // Baby Llama: L = α CE + (1 − α) T² KL(batchmean), α = 0.5, T = 2, mean of the teachers' logits.
-  distill: { loss: 'forwardKL', kdRatio: 0.5, temperature: 2, ensemble: 'logits', lossOptions: { reduction: 'batchmean' } },
-});
-const baseline = validateConfig(base('student-no-kd', P.studentSteps, P.lr.student, studentModel));
-
-// ---- 4. train the teachers, then the two students --------------------------------------------
-const results: Array<{ name: string; seconds: number }> = [];
-// A re-run moves the previous runs of this folder aside (<name>.replaced-<date>) rather than overwriting them.
-for (const c of [gpt2Teacher, llamaTeacher, distilled, baseline]) {
-  console.log(`\n== ${c.run.name}`);
-  const r = await runTraining(c, { overwrite: true });
-  results.push({ name: c.run.name, seconds: r.summary.seconds });
-  r.model.dispose();
+// ---- 1-5 (corpus, tokenizer, teachers, their logits): examples/lib/baby-llama-setup.ts ----------
+// ---- 6. the students, per seed: distilled from the ensemble, from the best teacher, and alone --
+interface StudentRun { name: string; model: string; seed: number; seconds: number; reused: boolean }
+const studentRuns: StudentRun[] = [];
+const withSource = (cfg: Record<string, unknown>, source: Record<string, unknown>) => validateConfig({ ...cfg, ...source, distill });
+for (const [i, seed] of seeds.entries()) {
+  const plan: Array<[string, TrainConfig]> = [
+    ['student-distilled', withSource(student(`student-distilled-s${seed}`, seed), ensembleSource)],
+    ['student-no-kd', validateConfig(student(`student-no-kd-s${seed}`, seed))],
+  ];
+  if (singleSource && i < P.singleTeacherSeeds) plan.push(['student-best-teacher', withSource(student(`student-best-teacher-s${seed}`, seed), singleSource)]);
+  for (const [model, c] of plan) {
+    if (!studentKinds.includes(model.replace('student-', ''))) continue;
+    const { seconds, reused } = await trainOrReuse(c, S.tokPath);
+    studentRuns.push({ name: c.run.name, model, seed, seconds, reused });
+  }
 }
 
-// ---- 5. evaluate all four on the same held-out blocks and minimal pairs ----------------------
-const devFiles = corpus.files.map((f) => join(corpus.dir, `${f.name}.dev`));
-const devTokens = await tokenizeFiles(distilled, devFiles, tok, join(out, 'cache', 'tokens'));
+if (partial) {
+  console.log(`trained the students ${studentKinds.join(', ')}; run without --students for the table`);
+  process.exit(0);
+}
+
+// ---- 7. evaluate everything on the same held-out blocks and minimal pairs ---------------------
+const devTokens = await S.devTokens();
 const pairs = parseMinimalPairs(readFileSync(new URL('../packages/train/data/minimal-pairs.jsonl', import.meta.url), 'utf8'));
-const table: Array<Record<string, string | number>> = [];
-for (const { name, seconds } of results) {
-  const model = await loadModel(join(out, name, 'final'));
+const scorerTok = (t: Tokenizer) => ({ encode: (s: string) => ({ ids: t.encode(s, { addSpecialTokens: false }).ids }), decode: (ids: number[]) => t.decode(ids) });
+const evaluate = async (dir: string) => {
+  const model = await loadModel(dir);
   const lm = await evaluateLM(model, evalBatches(devTokens, { blockSize: P.block, batchSize: P.batch, maxEvalBlocks: P.evalBlocks, seed: 2023 }));
-  const mp = await evaluateMinimalPairs(modelScorer(model, { encode: (s) => ({ ids: tok.encode(s, { addSpecialTokens: false }).ids }), decode: (ids) => tok.decode(ids) }), pairs);
-  table.push({
-    model: name,
-    params: model.numParameters(),
-    'val loss': Number(lm.loss.toFixed(4)),
-    perplexity: Number(lm.perplexity.toFixed(2)),
-    'minimal pairs': Number(mp.mean.toFixed(3)),
-    'train s': Number(seconds.toFixed(1)),
-  });
+  const mp = await evaluateMinimalPairs(modelScorer(model, scorerTok(tok)), pairs);
+  const params = model.numParameters();
   model.dispose();
+  return { loss: lm.loss, perplexity: lm.perplexity, pairs: mp.mean, params };
+};
+const bestOf = (runName: string) => {
+  const evals = readMetricsFile(join(out, runName, 'metrics.jsonl')).filter((r) => r.split === 'eval' && typeof r.loss === 'number');
+  const best = evals.reduce((a, b) => (b.loss! < a.loss! ? b : a), evals[0]!);
+  return { loss: best.loss!, step: best.step };
+};
+const rows: DemoRow[] = [];
+for (const t of teacherInfo) {
+  const e = await evaluate(t.dir);
+  rows.push({ model: t.name, seed: teacherSeed, steps: t.step, params: e.params, 'val loss': round(e.loss, 4), 'best val (step)': `${round(t.valLoss, 4)} (${t.step})`, perplexity: round(e.perplexity, 2), 'minimal pairs': round(e.pairs, 3), 'train s': round(t.seconds, 1) });
+}
+for (const s of studentRuns) {
+  const e = await evaluate(join(out, s.name, 'final'));
+  const b = bestOf(s.name);
+  rows.push({ model: s.model, seed: s.seed, steps: P.studentSteps, params: e.params, 'val loss': round(e.loss, 4), 'best val (step)': `${round(b.loss, 4)} (${b.step})`, perplexity: round(e.perplexity, 2), 'minimal pairs': round(e.pairs, 3), 'train s': round(s.seconds, 1) });
 }
 
-// ---- 6. report -------------------------------------------------------------------------------
-const cols = Object.keys(table[0]);
+// ---- 8. report -------------------------------------------------------------------------------
+const summary = summarizeDemo(rows, { bestTeacher: bestTeacher.name });
+const cols = Object.keys(rows[0]!);
 console.log(`\n| ${cols.join(' | ')} |\n|${cols.map(() => '---').join('|')}|`);
-for (const row of table) console.log(`| ${cols.map((c) => row[c]).join(' | ')} |`);
-const kd = table.find((r) => r.model === 'student-distilled')!;
-const nokd = table.find((r) => r.model === 'student-no-kd')!;
-const verdict = (kd['val loss'] as number) < (nokd['val loss'] as number) ? 'beat' : 'did not beat';
-console.log(`\nThe distilled student ${verdict} the student trained without distillation on validation loss (${kd['val loss']} vs ${nokd['val loss']}).`);
-await writeFile(join(out, 'results.json'), JSON.stringify({ preset: presetName, adapter: adapterName(), corpus: corpus.files, table, verdict, seconds: (performance.now() - started) / 1000 }, null, 2));
+for (const row of rows) console.log(`| ${cols.map((c) => row[c]).join(' | ')} |`);
+for (const line of summary.lines) console.log(line);
+console.log(`\n${summary.verdict}`);
+const seconds = (performance.now() - started) / 1000;
+const results = {
+  preset: presetName, adapter: adapterName(),
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, runtime: typeof (globalThis as { Deno?: unknown }).Deno !== 'undefined' ? 'Deno' : `Node ${process.versions.node}`, loadAtStart: round(loadAtStart, 2), loadAtEnd: round(loadavg()[0], 2) },
+  corpus: corpus.files, trainTokens: (await S.trainTokens()).length, seeds, teacherSeed,
+  settings: { ...P, distill },
+  teachers: teacherInfo.map(({ name, step, valLoss, reused }) => ({ name, bestStep: step, bestValLoss: valLoss, reused })),
+  bestTeacher: bestTeacher.name,
+  table: rows, margins: summary.margins, beatsTeachers: summary.beatsTeachers, verdict: summary.verdict, seconds: round(seconds, 1),
+  // Runs reused from earlier invocations in the same folder (their training is not in \`seconds\`), and
+  // the training time of every run, reused or not.
+  reusedRuns: [...teacherInfo.filter((t) => t.reused).map((t) => t.name), ...studentRuns.filter((s) => s.reused).map((s) => s.name)],
+  trainSeconds: round([...teacherInfo, ...studentRuns].reduce((a, r) => a + r.seconds, 0), 1),
+};
+await writeFile(join(out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
 
-// One plot of the four runs, with the code `kdgpu plot` uses: losses (the distilled student's CE and
-// KD parts too), validation perplexity on a log scale, and the learning rate.
-const label: Record<string, string> = { 'gpt2-teacher': 'GPT-2 teacher', 'llama-teacher': 'LLaMA teacher', 'student-distilled': 'student, distilled', 'student-no-kd': 'student, no KD' };
-const runs = results.map(({ name }) => ({ name: label[name] ?? name, records: readMetricsFile(join(out, name, 'metrics.jsonl')) }));
-await writeFile(join(out, 'loss.svg'), plotRuns(runs, { title: `Baby Llama recipe (${presetName})` }));
-console.log(`wrote ${join(out, 'results.json')} and ${join(out, 'loss.svg')} in ${((performance.now() - started) / 60000).toFixed(1)} min`);
+// One plot: the teachers and the first seed's students, with the code `kdgpu plot` uses: losses
+// (the distilled students' CE and KD parts too), validation perplexity on a log scale, the learning rate.
+const plotted = [...teacherInfo.map((t) => ({ name: label[t.name]!, dir: t.name })), ...studentRuns.filter((s) => s.seed === seeds[0]).map((s) => ({ name: `${s.model.replace('student-', 'student, ').replace('no-kd', 'no KD').replace('best-teacher', 'best teacher only')}`, dir: s.name }))];
+const runs = plotted.map(({ name, dir }) => ({ name, records: readMetricsFile(join(out, dir, 'metrics.jsonl')) }));
+await writeFile(join(out, 'loss.svg'), plotRuns(runs, { title: `Baby Llama recipe (${presetName}), student seed ${seeds[0]}` }));
+if (publish) {
+  await mkdir(resolve(publish), { recursive: true });
+  for (const f of ['results.json', 'loss.svg']) await copyFile(join(out, f), join(resolve(publish), f));
+  console.log(`published results.json and loss.svg to ${resolve(publish)}`);
+}
+console.log(`wrote ${join(out, 'results.json')} and ${join(out, 'loss.svg')}; the whole recipe took ${(seconds / 60).toFixed(1)} min`);
 process.exit(0);
+
+function round(x: number, digits: number): number {
+  return Number(x.toFixed(digits));
+}

@@ -1,35 +1,41 @@
 /**
- * The research use in one command: distil the same student from the same teacher with each
- * divergence of the zoo (forward, reverse, symmetric KL; JS and generalized JSD (GKD); skew forward
- * and reverse KL (DistiLLM); total variation), plus a no-distillation baseline, all with the same
- * data, steps, seed and kdRatio, and tabulate validation loss, perplexity and minimal-pair accuracy.
+ * The research use in one command: the Baby Llama demo's student, distilled from the demo's
+ * teachers (the same corpus slice, tokenizer, teachers' ensemble logits, steps, kdRatio 0.5, T = 2,
+ * per-token reduction) with each divergence of the zoo (forward, reverse, symmetric KL; JS and
+ * generalized JSD (GKD); skew forward and reverse KL (DistiLLM); total variation), against the same
+ * student trained without distillation, over several seeds; tabulates the validation loss of each
+ * (mean and spread over seeds) and its margin against no-KD seed by seed, and overlays the runs.
  *
- * usage: node --import tsx examples/loss-sweep.ts [--preset cpu|smoke] [--teacher DIR --tokenizer T]
- *                                                 [--corpus embedded|DIR|ZIP] [--out DIR] [--losses a,b,c]
+ * It shares its output folder with `examples/baby-llama.ts` by default, so the demo's teachers and
+ * no-KD students are reused, not trained again. The teachers' logits are kept over the whole
+ * vocabulary here (the demo keeps the top 128), so every divergence sees the exact teacher.
+ *
+ * usage: node --import tsx examples/loss-sweep.ts [--preset cpu|smoke] [--seed N] [--seeds K]
+ *          [--losses a,b,c] [--corpus embedded|DIR|ZIP] [--out runs/baby-llama-cpu] [--publish DIR]
  */
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { adapterName, init } from '@kdgpu/tensor';
-import { babyLlamaTokenizerOptions } from '@kdgpu/tokenizer';
-import { save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
+import { loadModel } from '@kdgpu/models/node';
 import { evalBatches, evaluateLM, evaluateMinimalPairs, modelScorer, parseMinimalPairs, plotRuns, validateConfig } from '@kdgpu/train';
-import { readMetricsFile, runTraining, tokenizeFiles } from '@kdgpu/train/node';
-import { prepareCorpus } from './lib/corpus-node.ts';
+import { readMetricsFile } from '@kdgpu/train/node';
+import { PRESETS, setupBabyLlama, trainOrReuse } from './lib/baby-llama-setup.ts';
+import { seedList, signed, spread } from './lib/demo-results.ts';
 
 const args = process.argv.slice(2);
-const arg = (name: string, dflt?: string) => {
+const arg = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
 };
-const presetName = arg('preset', 'cpu')!;
-const out = resolve(arg('out', `runs/loss-sweep-${presetName}`)!);
-const PRESETS = {
-  smoke: { maxWords: 30_000, vocab: 600, block: 32, batch: 8, steps: 4, teacherSteps: 10, student: { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2 }, teacher: { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 2 } },
-  cpu: { maxWords: 200_000, vocab: 1500, block: 64, batch: 16, steps: 120, teacherSteps: 300, student: { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4 }, teacher: { hidden_size: 128, intermediate_size: 256, num_hidden_layers: 4, num_attention_heads: 4 } },
-} as const;
-const P = PRESETS[presetName as keyof typeof PRESETS];
-if (!P) throw new Error(`unknown preset ${presetName}; use one of ${Object.keys(PRESETS).join(', ')}`);
+const presetName = arg('preset', 'cpu');
+const P = PRESETS[presetName];
+// (P.vocab is the tokenizer's size: the full-vocabulary logits below keep every token.)
+if (!P || presetName === 'paper') throw new Error(`--preset: unknown preset ${presetName}; use cpu or smoke`);
+const seeds = seedList(arg('seed', '1'), arg('seeds', String(P.seeds)));
+const out = resolve(arg('out', `runs/baby-llama-${presetName}`));
+const publish = arg('publish', '');
 
 // Each divergence with the option values its source uses by default.
 const SWEEP: Record<string, Record<string, unknown>> = {
@@ -42,57 +48,74 @@ const SWEEP: Record<string, Record<string, unknown>> = {
   skewReverseKL: { alpha: 0.1 },
   totalVariation: {},
 };
-const chosen = arg('losses')?.split(',') ?? Object.keys(SWEEP);
+const chosen = arg('losses', Object.keys(SWEEP).join(',')).split(',');
+for (const l of chosen) if (!SWEEP[l]) throw new Error(`--losses: unknown loss ${l}; choose from ${Object.keys(SWEEP).join(', ')}`);
 
 await init();
-console.log(`loss sweep, preset "${presetName}", on ${adapterName()}; outputs in ${out}`);
-const corpus = await prepareCorpus({ source: arg('corpus', 'embedded'), outDir: join(out, 'corpus'), maxWords: P.maxWords });
-const trainFiles = corpus.files.map((f) => join(corpus.dir, `${f.name}.train`));
-let tokPath = arg('tokenizer');
-if (!tokPath) {
-  tokPath = join(out, 'tokenizer.json');
-  saveTokenizer(await trainBpeFromFiles(trainFiles, babyLlamaTokenizerOptions({ vocabSize: P.vocab, showProgress: false })), tokPath);
-}
-const config = (name: string, steps: number, model: Record<string, unknown>, lr: number) => ({
-  run: { name, outDir: out, seed: 7 },
-  data: { dir: corpus.dir, blockSize: P.block, batchSize: P.batch, maxEvalBlocks: 64, clean: corpus.clean },
-  tokenizer: { path: tokPath },
-  model: { type: 'llama', config: { ...model, max_position_embeddings: P.block } },
-  optimizer: { lr, clipGradNorm: 1 },
-  schedule: { type: 'cosine', warmupSteps: Math.max(1, Math.round(steps / 10)) },
-  train: { maxSteps: steps, logEvery: 10, evalEvery: steps },
-});
+console.log(`loss sweep, preset "${presetName}", seeds ${seeds.join(', ')}, on ${adapterName()}; outputs in ${out}`);
+await mkdir(out, { recursive: true });
+const started = performance.now();
+const loadAtStart = loadavg()[0];
+const S = await setupBabyLlama({ P, out, corpusSource: arg('corpus', 'embedded'), teacherSeed: Number(arg('teacher-seed', '2023')) });
+// The teachers' ensemble logits over the whole vocabulary: the demo keeps the top 128 (enough for
+// forward KL), but reverse KL and its kin weigh the student's mass on every token, and a truncated
+// teacher leaves the mass outside the kept tokens unpenalised (their KD term goes negative).
+const source = await S.logitsFor('ensemble-full', S.teacherInfo, P.vocab);
+// The no-KD students are the demo's own runs (same config), so they are reused.
+const runName = (loss: string | null, seed: number) => (loss === null ? `student-no-kd-s${seed}` : `student-${loss}-s${seed}`);
 
-let teacher = arg('teacher');
-if (!teacher) {
-  console.log('\n== training the teacher');
-  (await runTraining(validateConfig(config('teacher', P.teacherSteps, P.teacher, 2e-3)), { quiet: true, overwrite: true })).model.dispose();
-  teacher = join(out, 'teacher', 'final');
-}
-
+const devTokens = await S.devTokens();
 const pairs = parseMinimalPairs(readFileSync(new URL('../packages/train/data/minimal-pairs.jsonl', import.meta.url), 'utf8'));
-const rows: Array<{ loss: string; valLoss: number; perplexity: number; minimalPairs: number; seconds: number }> = [];
-for (const name of ['none (CE only)', ...chosen]) {
-  const kd = name.startsWith('none') ? null : name;
-  if (kd && !SWEEP[kd]) throw new Error(`--losses: unknown loss ${kd}; choose from ${Object.keys(SWEEP).join(', ')}`);
-  const c = validateConfig({
-    ...config(`student-${kd ?? 'no-kd'}`, P.steps, P.student, 2e-3),
-    ...(kd ? { teachers: [{ path: teacher }], distill: { loss: kd, kdRatio: 0.5, temperature: 1, lossOptions: SWEEP[kd] } } : {}),
-  });
-  const r = await runTraining(c, { quiet: true, overwrite: true });
-  const dev = await tokenizeFiles(c, corpus.files.map((f) => join(corpus.dir, `${f.name}.dev`)), r.tokenizer, join(out, 'cache', 'tokens'));
-  const lm = await evaluateLM(r.model, evalBatches(dev, { blockSize: P.block, batchSize: P.batch, maxEvalBlocks: 64, seed: 1 }));
-  const mp = await evaluateMinimalPairs(modelScorer(r.model, r.tokenizer), pairs);
-  rows.push({ loss: name, valLoss: lm.loss, perplexity: lm.perplexity, minimalPairs: mp.mean, seconds: r.summary.seconds });
-  console.log(`${name}: validation loss ${lm.loss.toFixed(4)}, minimal pairs ${mp.mean.toFixed(3)} (${r.summary.seconds.toFixed(1)} s)`);
-  r.model.dispose();
+const scorerTok = { encode: (s: string) => ({ ids: S.tok.encode(s, { addSpecialTokens: false }).ids }), decode: (ids: number[]) => S.tok.decode(ids) };
+interface Run { loss: string; seed: number; valLoss: number; minimalPairs: number; seconds: number; run: string }
+const runs: Run[] = [];
+for (const seed of seeds) {
+  // The demo's own run (no KD) last: a demo process still training it can finish first.
+  const order = [...chosen, null];
+  for (const loss of order) {
+    const base = S.student(runName(loss, seed), seed);
+    const c = validateConfig(loss === null ? base : { ...base, ...source, distill: { ...S.distill, loss, lossOptions: { ...SWEEP[loss], reduction: P.reduction } } });
+    const { seconds } = await trainOrReuse(c, S.tokPath);
+    const model = await loadModel(join(out, c.run.name, 'final'));
+    const lm = await evaluateLM(model, evalBatches(devTokens, { blockSize: P.block, batchSize: P.batch, maxEvalBlocks: P.evalBlocks, seed: 2023 }));
+    const mp = await evaluateMinimalPairs(modelScorer(model, scorerTok), pairs);
+    model.dispose();
+    const name = loss ?? 'none (CE only)';
+    runs.push({ loss: name, seed, valLoss: lm.loss, minimalPairs: mp.mean, seconds, run: c.run.name });
+    console.log(`${name}, seed ${seed}: validation loss ${lm.loss.toFixed(4)}, minimal pairs ${mp.mean.toFixed(3)}`);
+  }
 }
 
-console.log(`\n| KD loss (kdRatio 0.5, ${P.steps} steps) | val loss | perplexity | minimal pairs | train s |\n|---|---:|---:|---:|---:|`);
-for (const r of rows) console.log(`| ${r.loss} | ${r.valLoss.toFixed(4)} | ${r.perplexity.toFixed(2)} | ${r.minimalPairs.toFixed(3)} | ${r.seconds.toFixed(1)} |`);
-await writeFile(join(out, 'sweep.json'), JSON.stringify({ preset: presetName, adapter: adapterName(), rows }, null, 2));
-// Every student's curves overlaid, with the code `kdgpu plot` uses.
-const runs = rows.map((r) => ({ name: r.loss, records: readMetricsFile(join(out, `student-${r.loss.startsWith('none') ? 'no-kd' : r.loss}`, 'metrics.jsonl')) }));
-await writeFile(join(out, 'sweep.svg'), plotRuns(runs, { title: `Loss sweep (${presetName}): the same student, each divergence` }));
-console.log(`wrote ${join(out, 'sweep.json')} and ${join(out, 'sweep.svg')}`);
+// Per loss: mean and spread over seeds, and the margin against no-KD of the same seed.
+const noKd = (seed: number) => runs.find((r) => r.loss.startsWith('none') && r.seed === seed)!.valLoss;
+const rows = ['none (CE only)', ...chosen].map((loss) => {
+  const mine = runs.filter((r) => r.loss === loss);
+  const v = spread(mine.map((r) => r.valLoss));
+  const m = spread(mine.map((r) => r.valLoss - noKd(r.seed)));
+  return {
+    loss, seeds: mine.length, valLoss: v.mean, valLossSd: v.sd, margin: m.mean, marginSd: m.sd, marginMin: m.min, marginMax: m.max,
+    wins: mine.filter((r) => r.valLoss < noKd(r.seed)).length, minimalPairs: spread(mine.map((r) => r.minimalPairs)).mean, seconds: spread(mine.map((r) => r.seconds)).mean,
+  };
+});
+const n = seeds.length;
+console.log(`\n| KD loss (kdRatio 0.5, T 2, ${P.studentSteps} steps, ${n} seed${n > 1 ? 's' : ''}) | val loss (mean ± sd) | − no-KD (mean ± sd) | range | lower than no-KD | minimal pairs |\n|---|---:|---:|---:|---:|---:|`);
+for (const r of rows) {
+  const base = r.loss.startsWith('none');
+  console.log(`| ${r.loss} | ${r.valLoss.toFixed(4)} ± ${r.valLossSd.toFixed(4)} | ${base ? '—' : `${signed(r.margin)} ± ${r.marginSd.toFixed(3)}`} | ${base ? '—' : `${signed(r.marginMin)} to ${signed(r.marginMax)}`} | ${base ? '—' : `${r.wins} of ${r.seeds}`} | ${r.minimalPairs.toFixed(3)} |`);
+}
+const seconds = (performance.now() - started) / 1000;
+await writeFile(join(out, 'sweep.json'), `${JSON.stringify({
+  preset: presetName, adapter: adapterName(), machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAtStart: Number(loadAtStart.toFixed(2)), loadAtEnd: Number(loadavg()[0].toFixed(2)) },
+  seeds, settings: { studentSteps: P.studentSteps, kdRatio: S.distill.kdRatio, temperature: S.distill.temperature, reduction: P.reduction, teachers: S.teacherInfo.map((t) => ({ name: t.name, bestStep: t.step, bestValLoss: t.valLoss })), sweep: SWEEP },
+  rows, runs, seconds: Number(seconds.toFixed(1)),
+}, null, 2)}\n`);
+// The first seed's students overlaid, with the code `kdgpu plot` uses.
+const plotted = runs.filter((r) => r.seed === seeds[0]).map((r) => ({ name: r.loss, records: readMetricsFile(join(out, r.run, 'metrics.jsonl')) }));
+await writeFile(join(out, 'sweep.svg'), plotRuns(plotted, { title: `Loss sweep (${presetName}): the demo's student, each divergence, seed ${seeds[0]}` }));
+if (publish) {
+  await mkdir(resolve(publish), { recursive: true });
+  for (const f of ['sweep.json', 'sweep.svg']) await copyFile(join(out, f), join(resolve(publish), f));
+  console.log(`published sweep.json and sweep.svg to ${resolve(publish)}`);
+}
+console.log(`wrote ${join(out, 'sweep.json')} and ${join(out, 'sweep.svg')} in ${(seconds / 60).toFixed(1)} min`);
 process.exit(0);

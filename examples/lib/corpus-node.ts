@@ -9,6 +9,7 @@
  * ```
  * @module
  */
+import { Buffer } from 'node:buffer';
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,7 +141,7 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
     if (from !== undefined) {
       if (resolve(from) !== target) await copyFile(from, target);
     } else {
-      await writeFile(target, encodeText(f.text));
+      await writeIfChanged(target, encodeText(f.text));
     }
   }
   const summary = summarizeCorpus(files);
@@ -151,6 +152,17 @@ export async function prepareCorpus(opts: PrepareCorpusOptions): Promise<Prepare
     source: source === 'embedded' ? 'embedded' : resolve(source),
   };
   const manifest = { ...result, dir: undefined, maxWords: opts.maxWords ?? null, track: opts.track ?? '10M' };
-  await writeFile(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeIfChanged(join(dir, MANIFEST), new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
   return result;
+}
+
+/**
+ * Writes `bytes` to `path` unless it already holds exactly them: a corpus prepared again (another
+ * seed's process, another example on the same folder) is left as it is, so a run reading it meanwhile
+ * never sees a half-written file.
+ */
+async function writeIfChanged(path: string, bytes: Uint8Array): Promise<void> {
+  const old = await readFile(path).catch(() => null);
+  if (old && old.byteLength === bytes.byteLength && Buffer.compare(old, bytes) === 0) return;
+  await writeFile(path, bytes);
 }
