@@ -13,6 +13,7 @@
  * rounds exactly as ggml's `quantize_row_q8_0_ref` and gguf-py's `quants.Q8_0`).
  */
 import { type ByteSource, f32ToF16Bits } from './safetensors.ts';
+import { halfTable, LITTLE } from './half.ts';
 
 /** GGUF metadata value types, by their ids in the file. */
 export const GGUF_VALUE_TYPES = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64'] as const;
@@ -295,21 +296,6 @@ export async function readGgufHeader(src: ByteSource): Promise<GgufHeader> {
   return { version, metadata, tensors, alignment, dataStart };
 }
 
-const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-let halfTable: Float32Array | null = null;
-
-function f16ToF32Table(): Float32Array {
-  if (halfTable) return halfTable;
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const s = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f;
-    const m = h & 0x3ff;
-    t[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
-  }
-  return (halfTable = t);
-}
-
 /** Decodes `bytes` of ggml type `type` to f32 (Q8_0: d * q per block of 32, as ggml's dequantize_row_q8_0). */
 export function decodeGgml(bytes: Uint8Array, type: GgmlType): Float32Array {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -327,7 +313,7 @@ export function decodeGgml(bytes: Uint8Array, type: GgmlType): Float32Array {
       for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(4 * i, true);
       return out;
     case 'F16': {
-      const h = f16ToF32Table();
+      const h = halfTable();
       for (let i = 0; i < out.length; i++) out[i] = h[dv.getUint16(2 * i, true)]!;
       return out;
     }
@@ -337,7 +323,7 @@ export function decodeGgml(bytes: Uint8Array, type: GgmlType): Float32Array {
       return out;
     }
     case 'Q8_0': {
-      const h = f16ToF32Table();
+      const h = halfTable();
       for (let b = 0, o = 0; o < bytes.byteLength; b++, o += 34) {
         const d = h[dv.getUint16(o, true)]!;
         for (let j = 0; j < 32; j++) out[b * 32 + j] = d * dv.getInt8(o + 2 + j);

@@ -7,6 +7,7 @@
  * never as one string or one buffer; the Node adapter (`@kdgpu/models/node`) supplies files.
  * Reading decodes F32, F16 and BF16 to f32; writing produces F32 or F16.
  */
+import { halfTable, LITTLE } from './half.ts';
 
 /** Random access to bytes: a file, a Blob, a buffer in memory. */
 export interface ByteSource {
@@ -158,29 +159,13 @@ export async function readHeader(src: ByteSource): Promise<SafetensorsHeader> {
   return parseHeader(prefix, await src.read(8, n), src.size, src.name);
 }
 
-const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-let f16Table: Float32Array | null = null;
-
-/** f16 bit pattern -> f32 value, for all 65536 patterns. */
-function halfTable(): Float32Array {
-  if (f16Table) return f16Table;
-  const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const s = h & 0x8000 ? -1 : 1;
-    const e = (h >> 10) & 0x1f;
-    const m = h & 0x3ff;
-    t[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
-  }
-  return (f16Table = t);
-}
-
 /** Decodes little-endian F32, F16 or BF16 bytes to f32 values. */
 export function decodeF32(bytes: Uint8Array, dtype: StDType, what = 'tensor'): Float32Array {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
     case 'F32': {
-      if (LITTLE) return new Float32Array(bytes.slice().buffer, 0, bytes.byteLength / 4);
+      // A copy into a fresh buffer: a Node Buffer's slice() is a view into a shared pool, not a copy.
+      if (LITTLE) return new Float32Array(new Uint8Array(bytes).buffer);
       const out = new Float32Array(bytes.byteLength / 4);
       for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(4 * i, true);
       return out;
