@@ -69,6 +69,20 @@ test('a forward + backward + update step issues no readback', async () => {
   for (const t of [...params, x, y]) t.dispose();
 });
 
+test('engineStats counts tensor handles: one per op output, one per view, none for a rejected op', async () => {
+  await init();
+  const a = randn([4, 6], { seed: 1 });
+  const b = randn([4, 6], { seed: 2 });
+  const s0 = engineStats().tensorsCreated;
+  const c = a.add(b);
+  assert.equal(engineStats().tensorsCreated - s0, 1, 'a.add(b) creates its output');
+  const v = c.reshape([6, 4]);
+  assert.equal(engineStats().tensorsCreated - s0, 2, 'a view is a handle too');
+  assert.throws(() => a.matmul(b));
+  assert.equal(engineStats().tensorsCreated - s0, 2, 'nothing for a rejected op');
+  for (const t of [a, b, c, v]) t.dispose();
+});
+
 test('tidy disposes intermediates but keeps what it returns and what was kept', async () => {
   await init();
   const base = memoryStats().liveTensors;

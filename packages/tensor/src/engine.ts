@@ -2,7 +2,7 @@ import { checkDeviceHealth, device, onDevice } from './device.ts';
 import { runtimeKind } from './env.ts';
 import { KdgpuError } from './errors.ts';
 import { type BufferDecl, type Bindings, type Kernel, packParams, PARAM_WORDS, type ParamDecl, type ParamValues } from './kernel.ts';
-import { afterSubmit, type Buf, markBatchOpen, onDestroy, poolBuffersCreated, stepBoundary as poolStepBoundary } from './pool.ts';
+import { afterSubmit, type Buf, markBatchOpen, onDestroy, poolBuffersCreated, poolTensorsCreated, stepBoundary as poolStepBoundary } from './pool.ts';
 
 /**
  * Records compute dispatches into one shared command encoder and submits them at sync points
@@ -64,9 +64,11 @@ onDestroy(() => {
 /**
  * Counts of GPU work since the process started (tests assert on `readbacks`; a steady training
  * step adds nothing to `pipelinesCreated`, `bindGroupsCreated` or `buffersCreated`).
+ * `tensorsCreated` counts tensor handles (op outputs, views, autograd's saved references): the
+ * recording path's unit of work, so JS time per step / handles per step is the cost of recording one.
  */
-export function engineStats(): Readonly<typeof counters & { buffersCreated: number }> {
-  return { ...counters, buffersCreated: poolBuffersCreated() };
+export function engineStats(): Readonly<typeof counters & { buffersCreated: number; tensorsCreated: number }> {
+  return { ...counters, buffersCreated: poolBuffersCreated(), tensorsCreated: poolTensorsCreated() };
 }
 
 function layoutFor(nIn: number, nOut: number) {

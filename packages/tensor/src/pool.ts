@@ -30,6 +30,8 @@ let liveBytes = 0;
 let pooledBytes = 0;
 let peakLiveBytes = 0;
 let liveTensors = 0;
+/** Tensor handles created since the process started: every op's output, views and internal refs. */
+let tensorsCreated = 0;
 /** GPU buffers created by the pool since the process started (a steady step should create none). */
 let buffersCreated = 0;
 const destroyListeners: Array<() => void> = [];
@@ -178,6 +180,12 @@ export function poolBuffersCreated(): number {
 
 export function countTensor(delta: number): void {
   liveTensors += delta;
+  if (delta > 0) tensorsCreated += delta;
+}
+
+/** How many tensor handles have been created (engineStats reports it: the recording path's unit of work). */
+export function poolTensorsCreated(): number {
+  return tensorsCreated;
 }
 
 /** Live tensors, buffers and bytes; `pooledBytes` is held for reuse; `peakBytes` since the last reset. */

@@ -8,7 +8,8 @@
  *
  * Per case: ms/step (wall, GPU work finished), tokens/s, dispatches per step, bind groups, buffers
  * and pipelines created per steady step (engineStats), JS ms/step (the time `trainStep` takes to
- * record the step) and JS µs per dispatch, and the ratio to PyTorch (> 1: kdgpu is faster).
+ * record the step), JS µs per dispatch, tensor handles created per step (op outputs, views, autograd's
+ * saved references: the recording path's unit) and JS µs per handle, and the ratio to PyTorch (> 1: kdgpu is faster).
  * Flags: `--quick` (fewer steps, no 58M case), `--only=<substring>` (cases whose name contains it).
  */
 import { spawnSync } from 'node:child_process';
@@ -44,6 +45,7 @@ const small = quick ? 5 : 20;
 const cases: Case[] = [
   { name: 'demo student step (LLaMA h32 ff96 L2)', student: demoStudent, teachers: [], B: 8, T: 64, warmup: 3, steps: small },
   { name: 'demo LLaMA teacher step (h64 ff192 L3)', student: demoLlamaTeacher, teachers: [], B: 8, T: 64, warmup: 3, steps: small },
+  { name: 'demo GPT-2 teacher step (n_embd 64 L3)', student: demoGpt2Teacher, teachers: [], B: 8, T: 64, warmup: 3, steps: small },
   { name: 'distill: demo student from both demo teachers', student: demoStudent, teachers: [demoLlamaTeacher, demoGpt2Teacher], B: 8, T: 64, warmup: 3, steps: small },
 ];
 if (!quick) {
@@ -71,6 +73,7 @@ interface KdgpuResult {
   bindGroups: number;
   buffers: number;
   pipelines: number;
+  tensors: number;
 }
 
 async function kdgpuStep(c: Case): Promise<KdgpuResult> {
@@ -100,8 +103,8 @@ async function kdgpuStep(c: Case): Promise<KdgpuResult> {
   for (const m of [student, ...teachers]) m.dispose();
   opt.dispose();
   disposeAccumulators(acc);
-  const per = (k: 'dispatches' | 'bindGroupsCreated' | 'buffersCreated' | 'pipelinesCreated') => (s1[k] - s0[k]) / c.steps;
-  return { msPerStep: wall / c.steps, jsMsPerStep: js / c.steps, dispatches: per('dispatches'), bindGroups: per('bindGroupsCreated'), buffers: per('buffersCreated'), pipelines: per('pipelinesCreated') };
+  const per = (k: 'dispatches' | 'bindGroupsCreated' | 'buffersCreated' | 'pipelinesCreated' | 'tensorsCreated') => (s1[k] - s0[k]) / c.steps;
+  return { msPerStep: wall / c.steps, jsMsPerStep: js / c.steps, dispatches: per('dispatches'), bindGroups: per('bindGroupsCreated'), buffers: per('buffersCreated'), pipelines: per('pipelinesCreated'), tensors: per('tensorsCreated') };
 }
 
 /** PyTorch CPU ms/step at the better of 1 and 2 threads, or null without PyTorch. */
@@ -124,8 +127,8 @@ function torchStep(c: Case): { ms: number; threads: number } | null {
 }
 
 console.log(`\n### Training steps on ${adapterName()} beside PyTorch CPU (better of 1 and 2 threads), same run\n`);
-console.log('| case | steps timed | kdgpu ms/step | kdgpu tokens/s | dispatches/step | bind groups/step | buffers/step | pipelines/step | JS ms/step | JS µs/dispatch | PyTorch ms/step (threads) | PyTorch tokens/s | ratio (kdgpu/PyTorch) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| case | steps timed | kdgpu ms/step | kdgpu tokens/s | dispatches/step | bind groups/step | buffers/step | pipelines/step | JS ms/step | JS µs/dispatch | tensor handles/step | JS µs/handle | PyTorch ms/step (threads) | PyTorch tokens/s | ratio (kdgpu/PyTorch) |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const c of cases) {
   if (only && !c.name.includes(only)) continue;
   const k = await kdgpuStep(c);
@@ -133,7 +136,7 @@ for (const c of cases) {
   const tok = c.B * c.T;
   const f = (x: number, d = 1) => x.toFixed(d);
   console.log(
-    `| ${c.name} | ${c.steps} | ${f(k.msPerStep)} | ${f((tok / k.msPerStep) * 1000, 0)} | ${f(k.dispatches)} | ${f(k.bindGroups)} | ${f(k.buffers)} | ${f(k.pipelines)} | ${f(k.jsMsPerStep)} | ${f((k.jsMsPerStep * 1000) / k.dispatches, 0)} | ` +
+    `| ${c.name} | ${c.steps} | ${f(k.msPerStep)} | ${f((tok / k.msPerStep) * 1000, 0)} | ${f(k.dispatches)} | ${f(k.bindGroups)} | ${f(k.buffers)} | ${f(k.pipelines)} | ${f(k.jsMsPerStep)} | ${f((k.jsMsPerStep * 1000) / k.dispatches, 0)} | ${f(k.tensors, 0)} | ${f((k.jsMsPerStep * 1000) / k.tensors, 1)} | ` +
       `${t ? `${f(t.ms)} (${t.threads})` : 'n/a'} | ${t ? f((tok / t.ms) * 1000, 0) : 'n/a'} | ${t ? (t.ms / k.msPerStep).toFixed(3) : 'n/a'} |`,
   );
 }
