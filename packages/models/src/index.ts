@@ -85,38 +85,18 @@ export {
   type GgmlType,
   type GgufTensorInfo,
   type GgufHeader,
-  type GgufTensorEntry,
   GgufError,
   GGUF_VALUE_TYPES,
   GGML_TYPES,
   GGUF_MAX_HEADER,
-  readGgufHeader,
-  readGgufTensor,
-  decodeGgml,
-  encodeGgml,
-  encodeGgufHeader,
-  encodeGguf,
-  ggmlBytes,
-  ggufPadded,
-  ggufPadding,
-  gguf,
-} from './gguf.ts';
-export {
-  type GgufVocab,
-  type GgufExportType,
-  type GgufExportOptions,
-  type GgufModel,
-  type GgufLoadOptions,
-  type ByteSink,
-  permuteRotary,
-  vocabMetadata,
-  modelMetadata,
-  vocabFromMetadata,
-  configFromGguf,
-  saveGgufTo,
-  encodeModelGguf,
-  loadGgufFrom,
-} from './gguf-model.ts';
+} from './gguf-format.ts';
+export { readGgufHeader, readGgufTensor } from './gguf-read.ts';
+export { decodeGgml, encodeGgml, ggmlBytes } from './ggml-codec.ts';
+export { type GgufTensorEntry, encodeGgufHeader, encodeGguf, ggufPadded, ggufPadding, gguf } from './gguf-write.ts';
+export { permuteRotary } from './gguf-names.ts';
+export { type GgufVocab, vocabMetadata, vocabFromMetadata } from './gguf-vocab.ts';
+export { type GgufExportType, type GgufExportOptions, type ByteSink, modelMetadata, saveGgufTo, encodeModelGguf } from './gguf-export.ts';
+export { type GgufModel, type GgufLoadOptions, configFromGguf, loadGgufFrom } from './gguf-import.ts';
 export { generate, type GenerateOptions, type GenerateResult, type TextCodec, type TokenEvent } from './generate.ts';
 export { sampleToken, seededRandom, argmax, type SamplingOptions } from './sampling.ts';
 export { sampleOnDevice, cumsumLast, checkDeviceSampling, type DeviceSamplingOptions } from './sample-device.ts';

@@ -12,8 +12,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { configFromGguf, type GgufExportOptions, type GgufLoadOptions, type GgufModel, loadGgufFrom, saveGgufTo } from './gguf-model.ts';
-import { readGgufHeader } from './gguf.ts';
+import { type GgufExportOptions, saveGgufTo } from './gguf-export.ts';
+import { configFromGguf, type GgufLoadOptions, type GgufModel, loadGgufFrom } from './gguf-import.ts';
+import { readGgufHeader } from './gguf-read.ts';
 import type { CausalLM } from './model.ts';
 import { CONFIG_FILE, type LoadOptions, type LoadReport, loadModelFrom, loadWeights, type ModelFiles, type ModelSink, saveModelTo, type SaveOptions } from './checkpoint.ts';
 import { configFromJson, type ModelConfig } from './config.ts';
