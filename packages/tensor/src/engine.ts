@@ -171,6 +171,7 @@ export function dispatch<I extends BufferDecl, O extends BufferDecl, P extends P
   checkDeviceHealth();
   const pipeline = pipelineFor(k);
   const bg = bindGroupFor(k, bufs);
+  if (profiled) profiled.push({ kernel: k.key, pipeline, bindGroup: bg, params: arenaCpu.slice(slot * PARAM_WORDS, (slot + 1) * PARAM_WORDS), groups: [groups[0], groups[1], groups[2]] });
   arenaUsed++;
   const p = ensurePass();
   p.setPipeline(pipeline);
@@ -219,6 +220,74 @@ export function stepBoundary(): void {
   poolStepBoundary();
 }
 
+// ---- dispatch profile -------------------------------------------------------------------------
+// Software adapters have no timestamp queries, so a profile replays each recorded dispatch alone
+// (same pipeline, bind group, parameters and grid), `reps` times in one submit, and times it to
+// completion. The replay writes the dispatches' outputs again: run it on a step whose results are
+// no longer needed (a benchmark's), never between a step and its use.
+
+interface ProfiledDispatch { kernel: string; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; params: Uint32Array; groups: [number, number, number] }
+let profiled: ProfiledDispatch[] | null = null;
+
+/** One kernel's share of a profiled stretch of work. */
+export interface KernelProfile {
+  /** The kernel's shader key (its specialisation: shapes, variants). */
+  kernel: string;
+  /** Dispatches of it in the profiled work. */
+  count: number;
+  /** Estimated GPU milliseconds of all those dispatches (replayed alone; an empty submit's cost subtracted). */
+  ms: number;
+}
+
+/**
+ * Runs `fn` (which records GPU work), then replays every dispatch it recorded alone and returns the
+ * time per kernel, largest first (`byGrid`: per kernel, grid and first parameter words, to tell
+ * shapes apart). For finding where a step's GPU time goes (benchmarks, tuning);
+ * `fn`'s own results are overwritten by the replay, so profile a throwaway step.
+ */
+export async function profileDispatches(fn: () => void | Promise<void>, o: { reps?: number; byGrid?: boolean } = {}): Promise<KernelProfile[]> {
+  const reps = o.reps ?? 5;
+  await sync();
+  profiled = [];
+  let list: ProfiledDispatch[];
+  try {
+    await fn();
+  } finally {
+    list = profiled;
+    profiled = null;
+  }
+  await sync();
+  const dev = device();
+  const time = async (d: ProfiledDispatch | null): Promise<number> => {
+    if (d) dev.queue.writeBuffer(arena(), 0, d.params.buffer, d.params.byteOffset, PARAM_SLOT);
+    const enc = dev.createCommandEncoder();
+    const p = enc.beginComputePass();
+    if (d) {
+      p.setPipeline(d.pipeline);
+      p.setBindGroup(0, d.bindGroup, [0]);
+      for (let r = 0; r < reps; r++) p.dispatchWorkgroups(d.groups[0], d.groups[1], d.groups[2]);
+    }
+    p.end();
+    const t0 = performance.now();
+    dev.queue.submit([enc.finish()]);
+    await settle(dev.queue.onSubmittedWorkDone());
+    return performance.now() - t0;
+  };
+  let empty = Infinity;
+  for (let i = 0; i < 5; i++) empty = Math.min(empty, await time(null));
+  const by = new Map<string, KernelProfile>();
+  for (const d of list) {
+    const ms = Math.max(0, (await time(d)) - empty) / reps;
+    const key = o.byGrid ? `${d.kernel} [${d.groups.join('x')}] (${[...d.params.slice(0, 8)].join(',')})` : d.kernel;
+    const e = by.get(key) ?? { kernel: key, count: 0, ms: 0 };
+    e.count++;
+    e.ms += ms;
+    by.set(key, e);
+  }
+  checkDeviceHealth();
+  return [...by.values()].sort((a, b) => b.ms - a.ms);
+}
+
 /** Writes CPU data into a buffer (the buffer must come from `acquire(.., forUpload=true)`). */
 export function upload(b: Buf, data: ArrayBufferView): void {
   counters.uploads++;
@@ -246,16 +315,59 @@ export async function readback(src: Buf, offset: number, bytes: number): Promise
 }
 
 /**
- * Awaits a Dawn promise while giving the event loop a turn every millisecond. Under Deno, a
- * promise from dawn.node (mapAsync after a long queue of work) can otherwise stay pending while
- * the runtime spins; the timer turns let Dawn's callbacks in.
+ * Awaits a Dawn promise (a buffer map, queue completion).
+ *
+ * Node: dawn.node moves its promises by calling the global `setImmediate` in a loop (its
+ * AsyncRunner looks the global up at every tick and calls `ProcessEvents`), which holds one CPU
+ * core at 100% for the whole wait. On a software adapter that core is one the GPU's own threads
+ * need: on lavapipe with 2 cores, 40 [512,512] matmuls took 880-940 ms to `sync()` with the spin
+ * and at most 502 ms without it (scratch measurement, same process). So for the length of a wait
+ * the global is swapped for one that spins for the first {@link SPIN_MS} ms (short waits, such
+ * as a real GPU's readbacks, keep the spin's latency) and then ticks on a 1 ms timer.
+ *
+ * Deno: a promise from dawn.node (mapAsync after a long queue of work) can otherwise stay pending
+ * while the runtime spins; timer turns every millisecond let Dawn's callbacks in.
  */
 async function settle<T>(p: Promise<T>): Promise<T> {
-  if (runtimeKind() !== 'deno') return await p;
-  let done = false;
-  p.then(() => (done = true), () => (done = true));
-  while (!done) await new Promise((r) => setTimeout(r, 1));
-  return await p;
+  const kind = runtimeKind();
+  if (kind === 'deno') {
+    let done = false;
+    p.then(() => (done = true), () => (done = true));
+    while (!done) await new Promise((r) => setTimeout(r, 1));
+    return await p;
+  }
+  if (kind !== 'node') return await p;
+  beginWait();
+  try {
+    return await p;
+  } finally {
+    endWait();
+  }
+}
+
+const SPIN_MS = 2;
+type Immediate = (fn: (...args: unknown[]) => void, ...args: unknown[]) => unknown;
+const g = globalThis as { setImmediate?: Immediate };
+let waits = 0;
+let waitStart = 0;
+let nativeImmediate: Immediate | null = null;
+
+function throttledImmediate(fn: (...args: unknown[]) => void, ...args: unknown[]): unknown {
+  if (performance.now() - waitStart < SPIN_MS) return nativeImmediate!(fn, ...args);
+  return setTimeout(fn, 1, ...args);
+}
+
+function beginWait(): void {
+  if (waits++ > 0 || !g.setImmediate) return;
+  waitStart = performance.now();
+  nativeImmediate = g.setImmediate;
+  g.setImmediate = throttledImmediate;
+}
+
+function endWait(): void {
+  if (--waits > 0 || !nativeImmediate) return;
+  g.setImmediate = nativeImmediate;
+  nativeImmediate = null;
 }
 
 /** Waits until the GPU has finished everything submitted (for benchmarks). */

@@ -29,7 +29,7 @@ export { customGrad } from './custom-grad.ts';
 export { empty, writeSlice, scaleRows } from './ops/inplace.ts';
 export { tidy, keep, scope, Scope } from './scope.ts';
 export { memoryStats, resetPeakBytes, trimPool, type MemoryStats } from './pool.ts';
-export { dispatch, engineStats, flush, grid, stepBoundary, sync } from './engine.ts';
+export { dispatch, engineStats, flush, grid, profileDispatches, stepBoundary, sync, type KernelProfile } from './engine.ts';
 export { defineKernel, type Kernel, type KernelSpec } from './kernel.ts';
 export { getDevice, setDevice, adapterName, supportsF16, checkDeviceHealth } from './device.ts';
 export { KdgpuError } from './errors.ts';

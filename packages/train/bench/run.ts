@@ -10,12 +10,13 @@
  * and pipelines created per steady step (engineStats), JS ms/step (the time `trainStep` takes to
  * record the step), JS µs per dispatch, tensor handles created per step (op outputs, views, autograd's
  * saved references: the recording path's unit) and JS µs per handle, and the ratio to PyTorch (> 1: kdgpu is faster).
- * Flags: `--quick` (fewer steps, no 58M case), `--only=<substring>` (cases whose name contains it).
+ * Flags: `--quick` (fewer steps, no 58M case), `--only=<substring>` (cases whose name contains it),
+ * `--profile` (after each case, one more step's GPU time by kernel: `profileDispatches`).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { adapterName, engineStats, init, nn, sync } from '@kdgpu/tensor';
+import { adapterName, engineStats, init, nn, profileDispatches, sync } from '@kdgpu/tensor';
 import { createLoss } from '@kdgpu/losses';
 import { babyLlama58M, type CausalLM, configToJson, createModel, demoLlama, gpt2Config, llamaConfig, type ModelConfig } from '@kdgpu/models';
 import { type Batch, disposeAccumulators, newAccumulators, readSums, trainStep } from '../src/index.ts';
@@ -24,6 +25,7 @@ await init();
 console.log(`adapter: ${adapterName()}`);
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const profile = process.argv.includes('--profile');
 
 interface Case {
   name: string;
@@ -100,6 +102,13 @@ async function kdgpuStep(c: Case): Promise<KdgpuResult> {
   await readSums(acc);
   const wall = performance.now() - t0;
   const s1 = engineStats();
+  if (profile) {
+    // Where one steady step's GPU time goes: each dispatch replayed alone (engine.profileDispatches).
+    const prof = await profileDispatches(() => run(), { byGrid: process.argv.includes('--by-grid') });
+    const total = prof.reduce((a, k) => a + k.ms, 0);
+    console.log(`\n${c.name}: GPU time by kernel, one steady step (dispatches replayed alone; sum ${total.toFixed(1)} ms vs ${(wall / c.steps).toFixed(1)} ms/step wall)`);
+    for (const k of prof.slice(0, process.argv.includes('--by-grid') ? 40 : 15)) console.log(`  ${k.ms.toFixed(2).padStart(7)} ms ${String(k.count).padStart(4)}x  ${k.kernel.slice(0, 110)}`);
+  }
   for (const m of [student, ...teachers]) m.dispose();
   opt.dispose();
   disposeAccumulators(acc);
