@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { engineStats, init, KdgpuError, keep, memoryStats, noGrad, randn, type Tensor, tensor, tidy, zeros } from '@kdgpu/tensor';
+import { engineStats, init, KdgpuError, keep, memoryStats, noGrad, randn, sync, type Tensor, tensor, tidy, zeros } from '@kdgpu/tensor';
 
 function mlp(seed: number) {
   const w1 = randn([16, 32], { seed, std: 0.3 });
@@ -81,6 +81,29 @@ test('engineStats counts tensor handles: one per op output, one per view, none f
   assert.throws(() => a.matmul(b));
   assert.equal(engineStats().tensorsCreated - s0, 2, 'nothing for a rejected op');
   for (const t of [a, b, c, v]) t.dispose();
+});
+
+test('waiting for the GPU does not spin the event loop (dawn.node polls through setImmediate)', async () => {
+  await init();
+  // Unthrottled, dawn.node ticks ~130 times per ms of wait and holds a CPU core the software
+  // adapter's threads need (seen: 85k-102k calls in a 660-700 ms wait; throttled: <= 140 in 330-490 ms).
+  const a = randn([512, 512], { seed: 1 });
+  const g = globalThis as { setImmediate?: (fn: (...args: unknown[]) => void, ...args: unknown[]) => unknown };
+  const native = g.setImmediate;
+  let calls = 0;
+  if (native) g.setImmediate = (fn, ...args) => (calls++, native(fn, ...args));
+  const counting = g.setImmediate;
+  try {
+    for (let j = 0; j < 30; j++) tidy(() => void a.matmul(a));
+    const t0 = performance.now();
+    await sync();
+    const ms = performance.now() - t0;
+    assert.ok(calls <= 20 + 5 * ms, `${calls} setImmediate calls in a ${ms.toFixed(0)} ms wait`);
+    assert.equal(g.setImmediate, counting, 'the global is restored after the wait');
+  } finally {
+    g.setImmediate = native;
+    a.dispose();
+  }
 });
 
 test('tidy disposes intermediates but keeps what it returns and what was kept', async () => {
