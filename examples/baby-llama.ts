@@ -19,7 +19,8 @@
  * work over processes on a shared machine (each trains a part; a last run without them reuses all
  * and writes the table).
  *
- * `cpu` (default) is sized for about 15 minutes on 2 CPU cores with software Vulkan (lavapipe); it is
+ * `cpu` (default) is sized for under 15 minutes on 2 CPU cores with software Vulkan (lavapipe): 8.5 minutes on
+ * this project's machine (docs/demo/results.json); it is
  * BabyLM's setting in miniature: a 25k-word slice trained for many epochs, teachers trained to
  * their best validation loss, students trained ~7 epochs. Its students read the teachers' ensemble
  * logits from a file computed once (`offlineLogits`, top-128 of 512 tokens), since the training

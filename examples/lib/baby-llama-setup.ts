@@ -15,7 +15,7 @@ import { loadModel } from '@kdgpu/models/node';
 import { babyLlamaTokenizerOptions, type Tokenizer } from '@kdgpu/tokenizer';
 import { fromFile, save as saveTokenizer, trainBpeFromFiles } from '@kdgpu/tokenizer/node';
 import { type TokenArray, type TrainConfig, validateConfig } from '@kdgpu/train';
-import { checkOfflineLogitsData, corpusFiles, readMetricsFile, runTraining, tokenizeFiles, writeOfflineLogits } from '@kdgpu/train/node';
+import { checkOfflineLogitsData, corpusFiles, readMetricsFile, runTraining, signalExitCode, tokenizeFiles, writeOfflineLogits } from '@kdgpu/train/node';
 import { prepareCorpus, type PreparedCorpus } from './corpus-node.ts';
 
 export interface Preset {
@@ -195,7 +195,9 @@ const DONE_FILE = 'example-run.json';
 /**
  * Trains the run of `c`, or reuses the finished one in its folder when its resolved config and
  * tokenizer are the same as now (and every path of `needs` exists), so that a re-run, another
- * seed or another script on the same setting does not train it again. Returns its training seconds.
+ * seed or another script on the same setting does not train it again; a run stopped by a signal
+ * with the same config continues from its last checkpoint. A signal during training ends the
+ * process (exit 130 or 143) after the run's checkpoint is saved. Returns its training seconds.
  */
 export async function trainOrReuse(c: TrainConfig, tokPath: string, needs: string[] = []): Promise<{ seconds: number; reused: boolean }> {
   const runDir = join(c.run.outDir, c.run.name);
@@ -208,9 +210,17 @@ export async function trainOrReuse(c: TrainConfig, tokPath: string, needs: strin
     console.log(`\n== ${c.run.name}: reusing the finished run in ${runDir} (same config and tokenizer)`);
     return { seconds, reused: true };
   }
-  console.log(`\n== ${c.run.name}`);
-  const r = await runTraining(c, { overwrite: true });
+  // A run stopped by a signal (its checkpoint kept, no done file) with the same config continues.
+  const stopped = !existsSync(done) && existsSync(join(runDir, 'checkpoints', 'latest.json')) &&
+    (await readFile(join(runDir, 'config.resolved.json'), 'utf8').then((s) => sameConfig(JSON.parse(s), c), () => false));
+  console.log(`\n== ${c.run.name}${stopped ? ' (continuing the stopped run from its last checkpoint)' : ''}`);
+  const r = await runTraining(c, stopped ? { resume: true } : { overwrite: true });
   r.model.dispose();
+  if (r.stoppedBy) {
+    // Ctrl-C or a kill stops the whole recipe, not just this run.
+    console.log(`stopped by ${r.stoppedBy} during ${c.run.name}; its checkpoint is kept: the same command continues it, and reuses the finished runs`);
+    process.exit(signalExitCode(r.stoppedBy));
+  }
   await writeFile(done, `${JSON.stringify({ seconds: r.summary.seconds, steps: r.summary.steps, loadAtEnd: loadavg()[0] })}\n`);
   return { seconds: r.summary.seconds, reused: false };
 }
