@@ -51,8 +51,19 @@ export type TeacherSpec =
       logits: (batch: Batch) => Tensor | SparseTeacher;
       /** The file is sparse (top-k + tail): the loss takes `distill.lossOptions.missingMass`. */
       sparse?: boolean;
+      /** A dense file that kept only some tokens per position (the rest stored as -inf). */
+      truncated?: { topK: number; topP: number };
       name: string;
     };
+
+/**
+ * Losses whose value at a position weighs the student's probability on tokens where the teacher's
+ * is 0. With a truncated teacher (-inf outside the kept tokens) those entries count 0, as in
+ * torchtune and DistiLLM, so the student's mass outside the kept tokens goes unpenalised (reverse
+ * KL then goes negative). forwardKL, skewForwardKL and softNLL weigh the teacher's mass only and
+ * are exact on truncated logits.
+ */
+const BLIND_TO_TRUNCATION = new Set(['reverseKL', 'symmetricKL', 'skewReverseKL', 'jsDivergence', 'generalizedJSD', 'totalVariation']);
 
 /** Inputs of {@link buildObjective}. */
 export interface ObjectiveOptions {
@@ -175,6 +186,10 @@ export function buildObjective(o: ObjectiveOptions): DistillPart {
       const { topK: _k, topP: _p, ensemble: _e, teacherWeights: _w, ...rest } = { ...configOptions(info, d, null), ...perPosition } as Record<string, unknown>;
       if (!first.sparse && rest.missingMass !== undefined) {
         throw new KdgpuError(`distill.lossOptions.missingMass: applies to sparse stored logits only, and ${first.name} holds truncated logits; remove missingMass, or write a sparse file with \`kdgpu logits CONFIG --top-k K\``);
+      }
+      if (first.truncated && BLIND_TO_TRUNCATION.has(d.loss)) {
+        const kept = first.truncated.topK < Vs ? `the top ${first.truncated.topK} of ${Vs} tokens` : `top-p ${first.truncated.topP}`;
+        say(`warning: ${first.name} keeps ${kept} per position and "${d.loss}" counts 0 wherever the teacher has no logit, so the student's mass outside the kept tokens is not penalised (its KD term can go negative); for this loss keep the whole vocabulary (offlineLogits.topK = ${Vs}, topP = 1) or write a sparse file with a tail (\`kdgpu logits CONFIG --top-k K\`)`);
       }
       if (first.sparse && d.loss === 'logitMSE') {
         throw new KdgpuError(`distill.loss "logitMSE" compares raw teacher logits, which the sparse file ${first.name} does not hold; choose a divergence (e.g. forwardKL), or use dense offline logits`);

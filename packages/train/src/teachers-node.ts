@@ -94,7 +94,10 @@ export async function loadTeachers(c: TrainConfig, facts: readonly TeacherFacts[
       return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits: s.teacher, sparse: true, name: path }], dispose: s.close };
     }
     const logits = await offlineTeacher(path, info.vocabSize);
-    return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits, name: path }], dispose: () => {} };
+    const { fd, footer } = readOfflineFooter(path);
+    closeSync(fd);
+    const truncated = footer.topK < footer.vocabSize || footer.topP < 1 ? { topK: Math.min(footer.topK, footer.vocabSize), topP: footer.topP } : undefined;
+    return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits, name: path, ...(truncated ? { truncated } : {}) }], dispose: () => {} };
   }
   const models: CausalLM[] = [];
   const specs: TeacherSpec[] = [];

@@ -39,6 +39,20 @@ test('buildObjective: loss options checked by the registry, config fields named'
   const logits = () => tensor([0]);
   assert.throws(() => buildObjective({ distill: distill({ loss: 'forwardKL' }), student, teachers: [{ kind: 'offline', vocabSize: V + 5, logits, name: 'teacher.logits' }] }), new RegExp(`offline logits teacher\\.logits cover a vocabulary of ${V + 5}, the student has ${V}`));
   assert.throws(() => buildObjective({ distill: distill({ loss: 'forwardKL' }), student, teachers: [spec, { kind: 'offline', vocabSize: V, logits, name: 'x' }] }), /give them alone/);
+  // Truncated stored logits: a warning for the losses that then ignore the student's mass outside
+  // the kept tokens (the loss sweep saw reverse KL go negative), none for those exact on them.
+  const notes = (loss: string, truncated?: { topK: number; topP: number }) => {
+    const said: string[] = [];
+    buildObjective({ distill: distill({ loss }), student, teachers: [{ kind: 'offline', vocabSize: V, logits, name: 'top.logits', ...(truncated ? { truncated } : {}) }], log: (m) => said.push(m) });
+    return said.filter((m) => m.startsWith('warning:'));
+  };
+  for (const loss of ['reverseKL', 'symmetricKL', 'skewReverseKL', 'jsDivergence', 'generalizedJSD', 'totalVariation']) {
+    const w = notes(loss, { topK: 8, topP: 1 });
+    assert.equal(w.length, 1, loss);
+    assert.match(w[0]!, new RegExp(`top\\.logits keeps the top 8 of ${V} tokens per position and "${loss}" counts 0 .*\\(offlineLogits\\.topK = ${V}`));
+    assert.deepEqual(notes(loss), [], `${loss}, whole vocabulary`);
+  }
+  for (const loss of ['forwardKL', 'skewForwardKL']) assert.deepEqual(notes(loss, { topK: 8, topP: 1 }), [], loss);
   teacher.dispose();
 });
 
