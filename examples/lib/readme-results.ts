@@ -1,13 +1,14 @@
 /**
  * README's Results section, generated from the committed results: `docs/demo/results.json` (the
- * Baby Llama demo), `docs/loss-sweep/sweep.json` and `docs/cross-tokenizer/results.json`. The text
+ * Baby Llama demo, and `docs/demo/untuned-seed-N.json`: its runs on seeds the preset was not designed on),
+ * `docs/loss-sweep/sweep.json` and `docs/cross-tokenizer/results.json`. The text
  * between `<!-- results:begin -->` and `<!-- results:end -->` is this module's output, and a test
  * checks that it still is; after a new run (`--publish docs/...`), regenerate it with
  *
  *   node --import tsx examples/lib/readme-results.ts
  * @module
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type DemoRow, signed } from './demo-results.ts';
 
@@ -137,9 +138,20 @@ function crossSection(x: { teacher: { name: string; vocab: number }; studentVoca
   ];
 }
 
-/** The Results section's body from the three results files' contents (null when a file is missing). */
-export function renderResults(demo: unknown, sweep: unknown, cross: unknown): string {
+/** One sentence per run of the demo on a seed the preset was not designed on (`docs/demo/untuned-seed-N.json`). */
+function untunedSection(runs: DemoResults[]): string[] {
+  return runs.map((u) => {
+    const m = u.margins.perSeed[0]!;
+    const dist = u.table.find((x) => x.model === 'student-distilled')!['val loss'];
+    const none = u.table.find((x) => x.model === 'student-no-kd')!['val loss'];
+    return `On a seed not used while designing the preset (\`npm run demo -- --seed ${m.seed} --seeds 1\`, [\`docs/demo/untuned-seed-${m.seed}.json\`](docs/demo/untuned-seed-${m.seed}.json)): distilled ${dist.toFixed(4)}, no-KD ${none.toFixed(4)}, a margin of ${signed(m.margin)} nats.`;
+  });
+}
+
+/** The Results section's body from the results files' contents (null when a file is missing). */
+export function renderResults(demo: unknown, sweep: unknown, cross: unknown, untuned: unknown[] = []): string {
   const lines = [BEGIN, ...demoSection(demo as DemoResults)];
+  if (untuned.length) lines.push('', ...untunedSection(untuned as DemoResults[]));
   lines.push('', ...(sweep ? sweepSection(sweep as Parameters<typeof sweepSection>[0]) : [
     '### Loss sweep',
     'No committed results yet: [`examples/loss-sweep.ts`](examples/loss-sweep.ts) runs every divergence of the zoo on the demo\'s setting',
@@ -154,10 +166,12 @@ export function renderResults(demo: unknown, sweep: unknown, cross: unknown): st
   return lines.join('\n');
 }
 
-/** The three committed results files, read from `root`. */
-export function readCommittedResults(root: string): [unknown, unknown, unknown] {
+/** The committed results files, read from `root`: demo, loss sweep, cross-tokenizer, untuned seeds. */
+export function readCommittedResults(root: string): [unknown, unknown, unknown, unknown[]] {
   const read = (p: string) => (existsSync(`${root}/${p}`) ? JSON.parse(readFileSync(`${root}/${p}`, 'utf8')) : null);
-  return [read('docs/demo/results.json'), read('docs/loss-sweep/sweep.json'), read('docs/cross-tokenizer/results.json')];
+  const seedOf = (f: string) => Number(/^untuned-seed-(\d+)\.json$/.exec(f)?.[1] ?? NaN);
+  const untuned = (existsSync(`${root}/docs/demo`) ? readdirSync(`${root}/docs/demo`) : []).filter((f) => Number.isFinite(seedOf(f))).sort((a, b) => seedOf(a) - seedOf(b));
+  return [read('docs/demo/results.json'), read('docs/loss-sweep/sweep.json'), read('docs/cross-tokenizer/results.json'), untuned.map((f) => read(`docs/demo/${f}`))];
 }
 
 /** Replaces the text between the markers of `readme` with `section` (which carries them). */
@@ -170,9 +184,9 @@ export function replaceSection(readme: string, section: string): string {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = fileURLToPath(new URL('../..', import.meta.url));
-  const [demo, sweep, cross] = readCommittedResults(root);
+  const [demo, sweep, cross, untuned] = readCommittedResults(root);
   if (!demo) throw new Error('docs/demo/results.json is missing: run `npm run demo -- --publish docs/demo` first');
   const path = `${root}/README.md`;
-  writeFileSync(path, replaceSection(readFileSync(path, 'utf8'), renderResults(demo, sweep, cross)));
+  writeFileSync(path, replaceSection(readFileSync(path, 'utf8'), renderResults(demo, sweep, cross, untuned)));
   console.log('README.md: Results section regenerated');
 }
