@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { engineStats, init, KdgpuError, keep, memoryStats, noGrad, randn, sync, type Tensor, tensor, tidy, zeros } from '@kdgpu/tensor';
+import { engineStats, init, KdgpuError, keep, memoryStats, noGrad, profileDispatches, randn, sync, type Tensor, tensor, tidy, zeros } from '@kdgpu/tensor';
 
 function mlp(seed: number) {
   const w1 = randn([16, 32], { seed, std: 0.3 });
@@ -104,6 +104,28 @@ test('waiting for the GPU does not spin the event loop (dawn.node polls through 
     g.setImmediate = native;
     a.dispose();
   }
+});
+
+test('profileDispatches: GPU time per kernel of the work a function records, largest first', async () => {
+  await init();
+  const a = randn([256, 256], { seed: 3 });
+  const prof = await profileDispatches(() => {
+    tidy(() => {
+      a.matmul(a).matmul(a);
+      a.add(a);
+    });
+  });
+  const mm = prof.find((k) => k.kernel.startsWith('matmul:'));
+  const add = prof.find((k) => k.kernel.includes(':add:'));
+  assert.ok(mm && add, `kernels seen: ${prof.map((k) => k.kernel).join(', ')}`);
+  assert.equal(mm.count, 2);
+  assert.equal(add.count, 1);
+  assert.equal(prof.reduce((n, k) => n + k.count, 0), 3, 'one entry per dispatch, nothing else');
+  for (let i = 1; i < prof.length; i++) assert.ok(prof[i - 1]!.ms >= prof[i]!.ms, 'sorted by time');
+  assert.ok(mm.ms > add.ms, `two 256³ matmuls (${mm.ms.toFixed(3)} ms) take longer than one add (${add.ms.toFixed(3)} ms)`);
+  const byGrid = await profileDispatches(() => tidy(() => void a.matmul(a)), { byGrid: true });
+  assert.match(byGrid[0]!.kernel, /^matmul:.* \[\d+x\d+x1\] \(256,256,256,/);
+  a.dispose();
 });
 
 test('tidy disposes intermediates but keeps what it returns and what was kept', async () => {
