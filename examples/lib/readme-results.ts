@@ -82,12 +82,14 @@ function demoSection(r: DemoResults): string[] {
 }
 
 interface SweepRow { loss: string; seeds: number; valLoss: number; valLossSd: number; margin: number; marginSd: number; marginMin: number; marginMax: number; wins: number; minimalPairs: number }
-function sweepSection(w: { seeds: number[]; rows: SweepRow[]; settings: { studentSteps: number }; seconds: number }): string[] {
+function sweepSection(w: { adapter: string; machine: { cores: number; cpu: string; loadAtStart: number; loadAtEnd: number }; seeds: number[]; rows: SweepRow[]; settings: { studentSteps: number; sweep: Record<string, { beta?: number }> }; seconds: number }): string[] {
   const best = w.rows.filter((r) => !r.loss.startsWith('none')).reduce((a, b) => (b.margin < a.margin ? b : a));
+  const gjsdIsJsd = w.settings.sweep.generalizedJSD?.beta === 0.5 && w.rows.some((r) => r.loss === 'jsDivergence');
   return [
     '### Loss sweep',
-    `[\`examples/loss-sweep.ts\`](examples/loss-sweep.ts) on the demo's setting (its teachers, their ensemble logits, ${w.settings.studentSteps} student steps, kdRatio 0.5, T = 2,`,
-    `per-token reduction), each divergence of the zoo against no distillation, seeds ${w.seeds.join(', ')} (margins are taken seed by seed).`,
+    `[\`examples/loss-sweep.ts\`](examples/loss-sweep.ts) on the demo's setting (its teachers, their ensemble logits over the whole vocabulary, ${w.settings.studentSteps} student steps, kdRatio 0.5, T = 2,`,
+    `per-token reduction), each divergence of the zoo against no distillation, seeds ${w.seeds.join(', ')} (margins are taken seed by seed), on the same machine`,
+    `(${w.machine.cores} cores, \`${shortAdapter(w.adapter)}\`): ${(w.seconds / 60).toFixed(0)} minutes, load average ${w.machine.loadAtStart} at the start, ${w.machine.loadAtEnd} at the end.`,
     `From [\`docs/loss-sweep/sweep.json\`](docs/loss-sweep/sweep.json):`,
     '',
     '| KD loss | val loss (mean ± sd) | − no-KD (mean ± sd) | range | lower than no-KD | minimal pairs |',
@@ -97,7 +99,7 @@ function sweepSection(w: { seeds: number[]; rows: SweepRow[]; settings: { studen
       return `| ${r.loss} | ${r.valLoss.toFixed(4)} ± ${r.valLossSd.toFixed(4)} | ${base ? '—' : `${signed(r.margin)} ± ${r.marginSd.toFixed(3)}`} | ${base ? '—' : `${signed(r.marginMin)} to ${signed(r.marginMax)}`} | ${base ? '—' : `${r.wins} of ${r.seeds}`} | ${r.minimalPairs.toFixed(3)} |`;
     }),
     '',
-    `Largest mean gain: ${best.loss} (${signed(best.margin)} nats). The runs of seed ${w.seeds[0]}, overlaid:`,
+    `Largest mean gain: ${best.loss} (${signed(best.margin)} nats).${gjsdIsJsd ? ' generalizedJSD at β = 0.5 is the JSD itself, hence the equal rows.' : ''} The runs of seed ${w.seeds[0]}, overlaid:`,
     '',
     '![loss sweep: every divergence\'s student, overlaid](docs/loss-sweep/sweep.svg)',
   ];
