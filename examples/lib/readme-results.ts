@@ -121,12 +121,14 @@ function crossVerdict(rows: XtokRow[]): string {
   return parts.join(' ');
 }
 
-function crossSection(x: { teacher: { name: string; vocab: number }; studentVocab: number; studentSteps: number; rows: XtokRow[] }): string[] {
+function crossSection(x: { adapter: string; machine: { cores: number; loadAtStart: number; loadAtEnd: number }; seconds: number; teacher: { name: string; vocab: number }; studentVocab: number; studentSteps: number; rows: XtokRow[] }): string[] {
   return [
     '### Cross-tokenizer distillation',
     `[\`examples/cross-tokenizer.ts\`](examples/cross-tokenizer.ts): the demo's best teacher (${LABEL[x.teacher.name] ?? x.teacher.name}, its ${x.teacher.vocab}-token BPE) into the demo's`,
     `student with a ${x.studentVocab}-token BPE, with Universal Logit Distillation, ${x.studentSteps} steps; loss (1 − r)·CE + r·ULD, which under AdamW is the paper's`,
-    `CE + λ·ULD with λ = r / (1 − r). The last column compares the two weighted terms at the end of training. From`,
+    `CE + λ·ULD with λ = r / (1 − r). The last column compares the two weighted terms at the end of training. Same machine (${x.machine.cores} cores,`,
+    `\`${shortAdapter(x.adapter)}\`), ${(x.seconds / 60).toFixed(0)} minutes, load average ${x.machine.loadAtStart} at the start, ${x.machine.loadAtEnd} at the end. Why ULD does not help here, and what`,
+    `would: [\`docs/cross-tokenizer/README.md\`](docs/cross-tokenizer/README.md). From`,
     `[\`docs/cross-tokenizer/results.json\`](docs/cross-tokenizer/results.json):`,
     '',
     '| student | seeds | val loss (mean ± sd) | − no-KD (mean ± sd) | lower than no-KD | r·ULD / (1−r)·CE at the end | minimal pairs |',
