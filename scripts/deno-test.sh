@@ -4,7 +4,7 @@
 #
 # One exception to "the exit code is Deno's": Deno on lavapipe sometimes aborts *while exiting*,
 # after its summary says every test passed (glibc: "corrupted size vs. prev_size in fastbins",
-# SIGABRT, exit 134; 2 of 3 full runs on 2026-12-06, none in isolation of any file tried; see
+# SIGABRT, exit 134; 2 of 4 full runs on 2026-12-06, none in isolation of any file tried; see
 # README, Known issues). That case is reported loudly and counted as a pass; an abort before the
 # summary, or any failed test, still fails the run.
 set -uo pipefail
