@@ -57,9 +57,11 @@ export async function inspectTeachers(c: TrainConfig): Promise<TeacherFacts[]> {
 }
 
 /** Checks the stored logits file's footer (cheap), so a bad path or file fails before any long work. */
-export function inspectOfflineLogits(c: TrainConfig): { vocabSize: number; blockSize: number } | null {
+export function inspectOfflineLogits(c: TrainConfig): { vocabSize: number; blockSize: number; truncated?: { topK: number; topP: number } } | null {
   if (!c.offlineLogits) return null;
   let footer: { vocabSize: number; blockSize: number };
+  // Kept tokens of a dense file; a sparse file keeps the tail mass instead, so it is never truncated.
+  let kept = { topK: Infinity, topP: 1 };
   try {
     if (isSparseLogitsFile(c.offlineLogits.path)) {
       const f = new SparseLogitsFile(c.offlineLogits.path);
@@ -69,6 +71,8 @@ export function inspectOfflineLogits(c: TrainConfig): { vocabSize: number; block
       const r = readOfflineFooter(c.offlineLogits.path);
       closeSync(r.fd);
       footer = r.footer;
+      // topK 0 keeps every token (as the losses' topK option).
+      kept = { topK: r.footer.topK > 0 ? r.footer.topK : Infinity, topP: r.footer.topP };
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -77,7 +81,8 @@ export function inspectOfflineLogits(c: TrainConfig): { vocabSize: number; block
   if (footer.blockSize !== c.data.blockSize) {
     throw new KdgpuError(`offlineLogits.path: ${c.offlineLogits.path} holds blocks of ${footer.blockSize} tokens but data.blockSize is ${c.data.blockSize}; set data.blockSize to ${footer.blockSize} or recompute the logits`);
   }
-  return { vocabSize: footer.vocabSize, blockSize: footer.blockSize };
+  const truncated = kept.topK < footer.vocabSize || kept.topP < 1 ? { topK: Math.min(kept.topK, footer.vocabSize), topP: kept.topP } : undefined;
+  return { vocabSize: footer.vocabSize, blockSize: footer.blockSize, ...(truncated ? { truncated } : {}) };
 }
 
 /**
@@ -94,10 +99,7 @@ export async function loadTeachers(c: TrainConfig, facts: readonly TeacherFacts[
       return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits: s.teacher, sparse: true, name: path }], dispose: s.close };
     }
     const logits = await offlineTeacher(path, info.vocabSize);
-    const { fd, footer } = readOfflineFooter(path);
-    closeSync(fd);
-    const truncated = footer.topK < footer.vocabSize || footer.topP < 1 ? { topK: Math.min(footer.topK, footer.vocabSize), topP: footer.topP } : undefined;
-    return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits, name: path, ...(truncated ? { truncated } : {}) }], dispose: () => {} };
+    return { specs: [{ kind: 'offline', vocabSize: info.vocabSize, logits, name: path, ...(info.truncated ? { truncated: info.truncated } : {}) }], dispose: () => {} };
   }
   const models: CausalLM[] = [];
   const specs: TeacherSpec[] = [];
