@@ -27,6 +27,13 @@ export interface LossSpec<O extends CommonOptions> {
    */
   readonly sparse?: boolean;
   /**
+   * Whether the loss weighs only the tokens the teacher gives mass to (forward KL, its skew form,
+   * soft NLL), so a truncated teacher (-inf outside its kept tokens) gives the exact value. The
+   * others count 0 where the teacher has no logit (torchtune's and DistiLLM's convention), leaving
+   * the student's mass there unpenalised. Default false.
+   */
+  readonly teacherSupportOnly?: boolean;
+  /**
    * Per-token loss [..., n] of student logits [..., n, V] (already / τ, recording gradients) and the
    * processed teacher logits (a constant; null when `needsTeacher` is false). Masking, τ² and the
    * reduction are applied by the caller.

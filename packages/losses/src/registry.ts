@@ -55,6 +55,8 @@ export interface LossInfo {
    * which compare the two distributions token id by token id.
    */
   crossVocabulary: boolean;
+  /** Whether a truncated teacher gives the exact value (see `LossSpec.teacherSupportOnly`). */
+  exactOnTruncatedTeacher: boolean;
 }
 
 function isKnown(name: string): name is LossName {
@@ -75,9 +77,9 @@ export function lossInfo(name: string): LossInfo {
   if (!isKnown(name)) throw new KdgpuError(`unknown loss ${JSON.stringify(name)}; known: ${lossNames().join(', ')}`);
   const spec = specOf(name);
   if ('crossVocabulary' in spec) {
-    return { name, options: [...spec.options], needsTeacher: true, usesTemperature: spec.options.includes('temperature'), crossVocabulary: true };
+    return { name, options: [...spec.options], needsTeacher: true, usesTemperature: spec.options.includes('temperature'), crossVocabulary: true, exactOnTruncatedTeacher: false };
   }
-  return { name, options: optionKeys(spec), needsTeacher: spec.needsTeacher, usesTemperature: spec.usesTemperature, crossVocabulary: false };
+  return { name, options: optionKeys(spec), needsTeacher: spec.needsTeacher, usesTemperature: spec.usesTemperature, crossVocabulary: false, exactOnTruncatedTeacher: spec.teacherSupportOnly ?? false };
 }
 
 /** The option keys loss `name` accepts. */

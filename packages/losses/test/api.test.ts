@@ -57,7 +57,7 @@ describe('api', () => {
       'skewForwardKL', 'skewReverseKL', 'totalVariation', 'logitMSE', 'nllSoft', 'uld',
     ]);
     // ULD is registered like the others; it is the one loss across vocabularies, with its own options.
-    assert.deepEqual(lossInfo('uld'), { name: 'uld', options: ['ignoreIndex', 'reduction', 'temperature'], needsTeacher: true, usesTemperature: true, crossVocabulary: true });
+    assert.deepEqual(lossInfo('uld'), { name: 'uld', options: ['ignoreIndex', 'reduction', 'temperature'], needsTeacher: true, usesTemperature: true, crossVocabulary: true, exactOnTruncatedTeacher: false });
     assert.equal(lossInfo('forwardKL').crossVocabulary, false);
     assert.throws(() => createLoss('uld', { topK: 5 }), /uld has no option "topK"; its options are ignoreIndex, reduction, temperature/);
     assert.throws(() => createLoss('uld', { temperature: 0 }), /uld: temperature must be a positive number/);

@@ -78,6 +78,27 @@ describe('properties', () => {
     }
   });
 
+  test('lossInfo().exactOnTruncatedTeacher: those losses give a truncated teacher (-inf) the value of a near-zero tail; the others do not', async () => {
+    const sd = logits(SHAPE, 7, 2);
+    const td = logits(SHAPE, 8, 2);
+    const cut = td.map((x, i) => (i % 4 === 1 ? -Infinity : x));
+    const far = td.map((x, i) => (i % 4 === 1 ? -80 : x)); // exp(-80) ~ 2e-35: no mass in f32
+    const names = lossNames().filter((n) => lossInfo(n).needsTeacher && !lossInfo(n).crossVocabulary);
+    assert.ok(names.filter((n) => lossInfo(n).exactOnTruncatedTeacher).length >= 3);
+    for (const name of names) {
+      const run = async (t: Float32Array) => {
+        const v = tidy(() => LOSSES[name](tensor(sd, { shape: SHAPE }), tensor(t, { shape: SHAPE }), labels(SHAPE), { reduction: 'none' } as never));
+        const out = Array.from(await v.data());
+        v.dispose();
+        return out;
+      };
+      const [a, b] = [await run(cut), await run(far)];
+      const gap = Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
+      if (lossInfo(name).exactOnTruncatedTeacher) assert.ok(gap < 1e-4, `${name} is marked exact on truncated teachers, but differs by ${gap}`);
+      else assert.ok(gap > 1e-2, `${name} is not marked exact on truncated teachers, yet ignores nothing (differs by ${gap})`);
+    }
+  });
+
   // With ±inf logits the zeroed terms (the sources' rule) can make a token's sum negative: e.g. reverse
   // KL drops q(v)·log(q(v)/0) where only the teacher is -inf. So this holds for finite logits.
   test('every divergence is >= 0 on random finite logits', async () => {

@@ -56,14 +56,6 @@ export type TeacherSpec =
       name: string;
     };
 
-/**
- * Losses whose value at a position weighs the student's probability on tokens where the teacher's
- * is 0. With a truncated teacher (-inf outside the kept tokens) those entries count 0, as in
- * torchtune and DistiLLM, so the student's mass outside the kept tokens goes unpenalised (reverse
- * KL then goes negative). forwardKL, skewForwardKL and softNLL weigh the teacher's mass only and
- * are exact on truncated logits.
- */
-const BLIND_TO_TRUNCATION = new Set(['reverseKL', 'symmetricKL', 'skewReverseKL', 'jsDivergence', 'generalizedJSD', 'totalVariation']);
 
 /** Inputs of {@link buildObjective}. */
 export interface ObjectiveOptions {
@@ -187,7 +179,8 @@ export function buildObjective(o: ObjectiveOptions): DistillPart {
       if (!first.sparse && rest.missingMass !== undefined) {
         throw new KdgpuError(`distill.lossOptions.missingMass: applies to sparse stored logits only, and ${first.name} holds truncated logits; remove missingMass, or write a sparse file with \`kdgpu logits CONFIG --top-k K\``);
       }
-      if (first.truncated && BLIND_TO_TRUNCATION.has(d.loss)) {
+      // The losses own which of them a truncated teacher leaves exact (`lossInfo().exactOnTruncatedTeacher`).
+      if (first.truncated && !info.exactOnTruncatedTeacher) {
         const kept = first.truncated.topK < Vs ? `the top ${first.truncated.topK} of ${Vs} tokens` : `top-p ${first.truncated.topP}`;
         say(`warning: ${first.name} keeps ${kept} per position and "${d.loss}" counts 0 wherever the teacher has no logit, so the student's mass outside the kept tokens is not penalised (its KD term can go negative); for this loss keep the whole vocabulary (offlineLogits.topK = ${Vs}, topP = 1) or write a sparse file with a tail (\`kdgpu logits CONFIG --top-k K\`)`);
       }

@@ -61,6 +61,7 @@ export function reverseTerm(d: Pair): Tensor {
 export const forwardKL: DefinedLoss<ForwardKLOptions> = defineLoss<ForwardKLOptions>({
   name: 'forwardKL',
   needsTeacher: true,
+  teacherSupportOnly: true,
   usesTemperature: true,
   ownOptions: ['form'],
   check: (o) => checkForm('forwardKL', o.form),

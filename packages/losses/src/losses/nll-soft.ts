@@ -16,6 +16,7 @@ import type { DistillOptions } from '../types.ts';
 export const nllSoft: DefinedLoss<DistillOptions> = defineLoss<DistillOptions>({
   name: 'nllSoft',
   needsTeacher: true,
+  teacherSupportOnly: true,
   usesTemperature: true,
   ownOptions: [],
   defaults: { topP: 0.95, topK: 100 },

@@ -31,6 +31,7 @@ export interface SkewForwardKLOptions extends SkewKLOptions {
 export const skewForwardKL: DefinedLoss<SkewForwardKLOptions> = defineLoss<SkewForwardKLOptions>({
   name: 'skewForwardKL',
   needsTeacher: true,
+  teacherSupportOnly: true,
   usesTemperature: true,
   ownOptions: ['alpha', 'form'],
   check: (o) => {
